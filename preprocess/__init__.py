@@ -1,0 +1,1 @@
+"""Image folders -> sharded TFRecords (+ manifest.json), and the pixel pipeline shared by training and serving."""

@@ -1,0 +1,178 @@
+"""The TFRecord format of genart's training data, and the one image function shared by training and serving.
+
+Owns:
+- the `tf.train.Example` feature spec (`image/encoded`, `image/format`, `image/height`, `image/width`,
+  `image/filename`), shard names and `manifest.json` reading;
+- the pixel pipeline: `center_crop_resize` / `resize_shorter_side` (antialiased `tf.image.resize`, rounded to
+  uint8), `to_float` ([-1, 1]) and `decode_and_preprocess` — the exact function the exported serving graph calls,
+  and the one the trainer calls on center-crop data, so train and serve preprocessing cannot drift apart;
+- `make_dataset`: the `tf.data` reader the trainer uses (random crop + flip, or center crops passed through).
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from preprocess import storage
+
+MANIFEST = "manifest.json"
+SPLITS = ("train", "val")
+FEATURES = {
+    "image/encoded": tf.io.FixedLenFeature([], tf.string),
+    "image/format": tf.io.FixedLenFeature([], tf.string, default_value=b"png"),
+    "image/height": tf.io.FixedLenFeature([], tf.int64),
+    "image/width": tf.io.FixedLenFeature([], tf.int64),
+    "image/filename": tf.io.FixedLenFeature([], tf.string, default_value=b""),
+}
+
+
+def load_size_for(image_size: int) -> int:
+    """Shorter-side size stored for random-crop data (INTERFACE.md section 1)."""
+    return int(round(image_size * 1.125))
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def make_example(png_bytes: bytes, height: int, width: int, filename: str) -> bytes:
+    """One serialized tf.train.Example with the contract's features."""
+    def _bytes(value: bytes):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    def _int(value: int):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+
+    features = tf.train.Features(feature={
+        "image/encoded": _bytes(png_bytes),
+        "image/format": _bytes(b"png"),
+        "image/height": _int(height),
+        "image/width": _int(width),
+        "image/filename": _bytes(filename.encode("utf-8")),
+    })
+    return tf.train.Example(features=features).SerializeToString()
+
+
+def read_manifest(data_dir: str) -> dict:
+    return storage.read_json(storage.join(data_dir, MANIFEST))
+
+
+def split_files(data_dir: str, split: str) -> list[str]:
+    """The shard files of one split (`train` or `val`), sorted."""
+    return storage.glob(storage.join(data_dir, f"{split}-*-of-*.tfrecord"))
+
+
+# ---------------------------------------------------------------- the shared pixel pipeline
+
+
+def _round_to_uint8(image: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+
+
+def _resize(image: tf.Tensor, height, width) -> tf.Tensor:
+    """Antialiased bilinear resize of a uint8 image to uint8; a no-op when the size already matches."""
+    shape = tf.shape(image)
+    same = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
+    return tf.cond(
+        same,
+        lambda: image,
+        lambda: _round_to_uint8(tf.image.resize(image, tf.stack([height, width]), antialias=True)),
+    )
+
+
+def center_crop_resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """uint8 [H, W, 3] -> uint8 [image_size, image_size, 3]: the central square, resized."""
+    shape = tf.shape(image)
+    height, width = shape[0], shape[1]
+    side = tf.minimum(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = image[top:top + side, left:left + side, :]
+    out = _resize(square, image_size, image_size)
+    return tf.ensure_shape(out, [image_size, image_size, 3])
+
+
+def resize_shorter_side(image: tf.Tensor, load_size: int) -> tf.Tensor:
+    """uint8 [H, W, 3] -> shorter side `load_size`, aspect kept, longer side center-cropped to <= 2 * load_size."""
+    shape = tf.shape(image)
+    height, width = shape[0], shape[1]
+    short = tf.minimum(height, width)
+    max_long = 2 * short  # in source pixels: a 20:1 panorama keeps its middle 2:1
+    crop_h, crop_w = tf.minimum(height, max_long), tf.minimum(width, max_long)
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    image = image[top:top + crop_h, left:left + crop_w, :]
+    scale = tf.cast(load_size, tf.float64) / tf.cast(short, tf.float64)
+    new_h = tf.cast(tf.round(tf.cast(crop_h, tf.float64) * scale), tf.int32)
+    new_w = tf.cast(tf.round(tf.cast(crop_w, tf.float64) * scale), tf.int32)
+    height_is_shorter = height <= width  # height is the shorter side
+    new_h = tf.where(height_is_shorter, load_size, new_h)
+    new_w = tf.where(height_is_shorter, new_w, load_size)
+    return _resize(image, new_h, new_w)
+
+
+def to_float(image: tf.Tensor) -> tf.Tensor:
+    """uint8 -> float32 in [-1, 1]."""
+    return tf.cast(image, tf.float32) / 127.5 - 1.0
+
+
+def to_uint8(image: tf.Tensor) -> tf.Tensor:
+    """float in [-1, 1] -> uint8 (clipped, rounded)."""
+    return _round_to_uint8((tf.cast(image, tf.float32) + 1.0) * 127.5)
+
+
+def decode_rgb(image_bytes: tf.Tensor) -> tf.Tensor:
+    """Encoded JPEG / PNG / GIF (first frame) / BMP -> uint8 [H, W, 3]."""
+    image = tf.io.decode_image(image_bytes, channels=3, dtype=tf.uint8, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def decode_and_preprocess(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
+    """THE shared function: encoded image -> center crop -> resize -> float32 [image_size, image_size, 3] in [-1, 1].
+
+    The exported serving graph maps it over `image_bytes`; the trainer applies it to center-crop records.
+    """
+    return to_float(center_crop_resize(decode_rgb(image_bytes), image_size))
+
+
+def random_crop_flip(image: tf.Tensor, image_size: int, seed=None) -> tf.Tensor:
+    """uint8 [H, W, 3] stored at load_size -> random `image_size` square + random horizontal flip, float [-1, 1]."""
+    shape = tf.shape(image)
+    too_small = tf.minimum(shape[0], shape[1]) < image_size
+    image = tf.cond(too_small, lambda: resize_shorter_side(image, load_size_for(image_size)), lambda: image)
+    crop = tf.image.random_crop(image, [image_size, image_size, 3], seed=seed)
+    crop = tf.image.random_flip_left_right(crop, seed=seed)
+    return to_float(crop)
+
+
+# ---------------------------------------------------------------- the tf.data reader
+
+
+def parse_example(serialized: tf.Tensor) -> dict:
+    return tf.io.parse_single_example(serialized, FEATURES)
+
+
+def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_size: int, *,
+                 training: bool = True, shuffle_buffer: int = 2048, seed: int | None = None,
+                 drop_remainder: bool = True) -> tf.data.Dataset:
+    """Batches of float32 [batch, image_size, image_size, 3] in [-1, 1] from TFRecord shards.
+
+    training=True: shuffled, repeated forever, random crop + flip unless `center_crop`.
+    training=False: one deterministic pass of center crops (for validation and fixed sample grids).
+    """
+    if not files:
+        raise ValueError("no TFRecord shards to read")
+    ds = tf.data.Dataset.from_tensor_slices(list(files))
+    if training:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+
+    def _load(serialized):
+        encoded = parse_example(serialized)["image/encoded"]
+        if center_crop or not training:
+            return decode_and_preprocess(encoded, image_size)
+        return random_crop_flip(tf.io.decode_png(encoded, channels=3), image_size)
+
+    ds = ds.map(_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

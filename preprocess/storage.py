@@ -1,0 +1,256 @@
+"""File access for the whole project: local paths and `gs://bucket/key` URLs behind one small API.
+
+Local files use the standard library; `gs://` uses google-cloud-storage (imported lazily, so commands that never
+touch a bucket do not pay for it). `STORAGE_EMULATOR_HOST` is honoured by the client library itself, which is how
+the tests talk to `gcp-storage-emulator`. GCS has no directories: a "directory" is a key prefix ending in "/".
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from typing import Iterator
+
+GCS_SCHEME = "gs://"
+
+
+def is_gcs(path: str) -> bool:
+    return str(path).startswith(GCS_SCHEME)
+
+
+def join(base: str, *parts: str) -> str:
+    if is_gcs(base):
+        out = base.rstrip("/")
+        for part in parts:
+            out = f"{out}/{str(part).strip('/')}"
+        return out
+    return os.path.join(base, *parts)
+
+
+def _split(path: str) -> tuple[str, str]:
+    """`gs://bucket/a/b` -> ("bucket", "a/b")."""
+    rest = path[len(GCS_SCHEME):]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise ValueError(f"not a gs:// URL with a bucket: {path!r}")
+    return bucket, key
+
+
+_client = None
+
+
+def gcs_client():
+    """One google-cloud-storage client per process (honours STORAGE_EMULATOR_HOST)."""
+    global _client
+    if _client is None:
+        from google.cloud import storage  # lazy: only bucket users pay for the import
+
+        if os.environ.get("STORAGE_EMULATOR_HOST"):
+            from google.auth.credentials import AnonymousCredentials
+
+            _client = storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT", "genart"),
+                                     credentials=AnonymousCredentials())
+        else:
+            _client = storage.Client()
+    return _client
+
+
+def _blob(path: str):
+    bucket, key = _split(path)
+    return gcs_client().bucket(bucket).blob(key)
+
+
+def _prefix(path: str) -> tuple[str, str]:
+    bucket, key = _split(path)
+    return bucket, (key.rstrip("/") + "/") if key.strip("/") else ""
+
+
+def exists(path: str) -> bool:
+    if not is_gcs(path):
+        return os.path.exists(path)
+    return _blob(path).exists() or isdir(path)
+
+
+def isdir(path: str) -> bool:
+    if not is_gcs(path):
+        return os.path.isdir(path)
+    bucket, prefix = _prefix(path)
+    return any(True for _ in gcs_client().list_blobs(bucket, prefix=prefix, max_results=1))
+
+
+def listdir(path: str) -> list[str]:
+    """Names directly below `path` (files and sub-directories), sorted."""
+    if not is_gcs(path):
+        return sorted(os.listdir(path))
+    bucket, prefix = _prefix(path)
+    names = set()
+    for blob in gcs_client().list_blobs(bucket, prefix=prefix):
+        rest = blob.name[len(prefix):]
+        if rest:
+            names.add(rest.split("/", 1)[0])
+    return sorted(names)
+
+
+def walk_files(root: str) -> Iterator[str]:
+    """Every file below `root`, as a path relative to it with "/" separators (sorted per directory).
+
+    Local symlinked directories are followed once; loops are detected by (device, inode) and skipped.
+    """
+    if is_gcs(root):
+        bucket, prefix = _prefix(root)
+        for blob in gcs_client().list_blobs(bucket, prefix=prefix):
+            if not blob.name.endswith("/"):
+                yield blob.name[len(prefix):]
+        return
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(filenames):
+            rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+            yield rel.replace(os.sep, "/")
+
+
+def glob(pattern: str) -> list[str]:
+    """Paths matching a `*`/`?` pattern (local: glob.glob; gs://: prefix listing + fnmatch)."""
+    if not is_gcs(pattern):
+        import glob as _glob
+
+        return sorted(_glob.glob(pattern))
+    bucket, key = _split(pattern)
+    literal = key.split("*", 1)[0].split("?", 1)[0]
+    return sorted(f"{GCS_SCHEME}{bucket}/{blob.name}" for blob in gcs_client().list_blobs(bucket, prefix=literal)
+                  if fnmatch.fnmatchcase(blob.name, key))
+
+
+def read_bytes(path: str) -> bytes:
+    if not is_gcs(path):
+        with open(path, "rb") as f:
+            return f.read()
+    return _blob(path).download_as_bytes()
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write a whole file; local writes go to a temp file renamed into place, so readers never see half a file."""
+    if is_gcs(path):
+        _blob(path).upload_from_string(data)
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_text(path: str) -> str:
+    return read_bytes(path).decode("utf-8")
+
+
+def write_text(path: str, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def read_json(path: str):
+    return json.loads(read_text(path))
+
+
+def write_json(path: str, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def makedirs(path: str) -> None:
+    if not is_gcs(path):
+        os.makedirs(path, exist_ok=True)
+
+
+def remove(path: str) -> None:
+    if is_gcs(path):
+        _blob(path).delete()
+    else:
+        os.remove(path)
+
+
+def rmtree(path: str) -> None:
+    """Remove a directory tree; missing is fine."""
+    if not is_gcs(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    bucket, prefix = _prefix(path)
+    blobs = list(gcs_client().list_blobs(bucket, prefix=prefix))
+    for blob in blobs:
+        blob.delete()
+
+
+def upload_file(local_path: str, path: str) -> None:
+    if is_gcs(path):
+        _blob(path).upload_from_filename(local_path)
+    else:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        shutil.copyfile(local_path, path)
+
+
+def download_file(path: str, local_path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(local_path)), exist_ok=True)
+    if is_gcs(path):
+        _blob(path).download_to_filename(local_path)
+    else:
+        shutil.copyfile(path, local_path)
+
+
+def copytree(src: str, dst: str) -> None:
+    """Copy every file below `src` to the same relative path below `dst` (either side local or gs://)."""
+    for rel in walk_files(src):
+        source, target = join(src, rel), join(dst, rel)
+        if is_gcs(source) and is_gcs(target):
+            s_bucket, s_key = _split(source)
+            d_bucket, d_key = _split(target)
+            client = gcs_client()
+            client.bucket(s_bucket).copy_blob(client.bucket(s_bucket).blob(s_key), client.bucket(d_bucket), d_key)
+        elif is_gcs(target):
+            upload_file(source, target)
+        else:
+            download_file(source, target)
+
+
+def replace_dir(staging: str, final: str) -> None:
+    """Make `staging` appear at `final` as a whole.
+
+    Local: rename (atomic on one file system; an existing `final` is moved aside first and removed after).
+    gs://: objects are copied, then the staging prefix is deleted (GCS has no atomic rename; readers should look
+    for a completion marker such as `saved_model.pb` or `manifest.json`, which callers write last).
+    """
+    if is_gcs(final):
+        rmtree(final)
+        copytree(staging, final)
+        rmtree(staging)
+        return
+    old = None
+    if os.path.exists(final):
+        old = f"{final.rstrip(os.sep)}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(final, old)
+    os.replace(staging, final)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def local_staging_dir(prefix: str = "genart-") -> str:
+    """A fresh local temp directory (for staging gs:// data or outputs)."""
+    return tempfile.mkdtemp(prefix=prefix)

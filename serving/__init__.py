@@ -1,0 +1,1 @@
+"""Model registry, TF-Serving-compatible REST/gRPC server, prediction clients and Beam batch prediction."""
