@@ -6,15 +6,19 @@ the tests talk to `gcp-storage-emulator`. GCS has no directories: a "directory" 
 """
 from __future__ import annotations
 
+import errno
 import fnmatch
 import json
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from typing import Iterator
 
 GCS_SCHEME = "gs://"
+_UMASK = os.umask(0o022)  # read the process umask once (umask() can only be read by setting it)
+os.umask(_UMASK)
 
 
 def is_gcs(path: str) -> bool:
@@ -136,8 +140,16 @@ def glob(pattern: str) -> list[str]:
 
 
 def read_bytes(path: str) -> bytes:
+    """A whole file's bytes. Local paths must be regular files (or links to one): a FIFO, socket or device raises
+    OSError instead of blocking forever or reading without end; a directory raises IsADirectoryError."""
     if not is_gcs(path):
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        with os.fdopen(fd, "rb") as f:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            if not stat.S_ISREG(mode):
+                raise OSError(errno.EINVAL, "not a regular file", path)
             return f.read()
     return _blob(path).download_as_bytes()
 
@@ -151,6 +163,7 @@ def write_bytes(path: str, data: bytes) -> None:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions of a new file
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

@@ -82,6 +82,10 @@ class GenerativeModel(keras.Model):
         """Named uint8 [H, W, 3] image grids for TensorBoard and samples/ (e.g. 'samples', 'reconstructions')."""
         raise NotImplementedError
 
+    def validation_metrics(self, fixed) -> dict[str, float]:
+        """Optional scalars computed on the fixed batch at every sample step (TensorBoard `eval/`)."""
+        return {}
+
     # ---- export
     def export_spec(self) -> tuple[str, dict[str, SignatureSpec]]:
         """(name of `serving_default`, {signature name: SignatureSpec})."""

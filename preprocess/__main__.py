@@ -1,0 +1,73 @@
+"""`python -m preprocess`: the command line of INTERFACE.md section 1 (arguments, exit codes, summary line).
+
+Arguments are parsed before TensorFlow is imported, so `--help` and usage errors are instant. Exit status: 0 on
+success (skipped files are listed in manifest.json and counted in the summary), 2 when the input dir is missing,
+no image at all is usable, or the output dir holds files a previous run did not write.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EPILOG = """\
+Writes train-SSSSS-of-NNNNN.tfrecord, val-SSSSS-of-NNNNN.tfrecord and manifest.json (last) to OUTPUT_DIR,
+replacing a previous run's shards. An input holding trainA/ and trainB/ (optionally testA/ testB/, used as the
+val split) is an unpaired CycleGAN set and is written to OUTPUT_DIR/A/ and OUTPUT_DIR/B/.
+Both dirs may be gs://bucket/prefix URLs."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m preprocess",
+        description="Turn a folder of images (.jpg .jpeg .png .gif .bmp .webp, recursive) into sharded TFRecords.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input-dir", required=True, help="image folder, local or gs://")
+    parser.add_argument("--output-dir", required=True, help="where the shards and manifest.json go, local or gs://")
+    parser.add_argument("--center-crop", action="store_true",
+                        help="store the central square at --image-size (default: shorter side at "
+                             "round(1.125 * image size), for a fresh random crop every epoch)")
+    parser.add_argument("--image-size", type=_positive_int, default=64, help="training image size (default 64)")
+    parser.add_argument("--val-fraction", type=_fraction, default=0.1,
+                        help="share of images held out for validation (default 0.1)")
+    parser.add_argument("--shards", type=_positive_int, default=None,
+                        help="shards per split (default: one per ~2000 images)")
+    parser.add_argument("--workers", type=_positive_int, default=None,
+                        help="parallel decode/resize processes (default: one per CPU, fewer for small inputs)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the train/val split (default 0)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from preprocess import pipeline  # imports TensorFlow: only after the arguments are known to be good
+
+    options = pipeline.Options(image_size=args.image_size, center_crop=args.center_crop,
+                               val_fraction=args.val_fraction, shards=args.shards, workers=args.workers,
+                               seed=args.seed)
+    try:
+        summary = pipeline.run(args.input_dir, args.output_dir, options)
+    except pipeline.PreprocessError as exc:
+        print(f"preprocess: error: {exc}", file=sys.stderr)
+        return 2
+    print(summary.line())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

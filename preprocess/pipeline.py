@@ -1,0 +1,341 @@
+"""One preprocessing run: an image folder (local or gs://) -> train/val TFRecord shards + manifest.json.
+
+Owns the run as a whole (INTERFACE.md section 1): the layout (one dataset, or the unpaired `trainA/ trainB/
+[testA/ testB/]` domains written to `A/` and `B/`), the deterministic train/val split, shard counts, the worker
+pool, staging and the atomic swap into the output dir (manifest written last), and the summary. What happens to a
+single file (decode, orient, convert, crop/resize, encode) belongs to `preprocess.images`.
+
+Parallelism: workers decode with PIL *and* run the TF resize + PNG encode, then serialize the tf.train.Example; the
+parent only writes bytes to the shards. Workers come from a `forkserver` whose process has imported this module
+(TensorFlow included) but never run a TF op, so each worker is a cheap fork that starts TF's runtime fresh — safe
+even when the calling process has already used TensorFlow (forking a process with a live TF runtime is not).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import multiprocessing
+import os
+import random
+import re
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from preprocess import images, records, storage
+
+IMAGES_PER_SHARD = 2000
+MIN_IMAGES_PER_WORKER = 200  # below this a worker's start-up costs more than it saves (see bench/)
+UNPAIRED_DOMAINS = ("A", "B")
+_OUTPUT_ENTRY = re.compile(r"^((train|val)-\d{5}-of-\d{5}\.tfrecord|manifest\.json|A|B)$")
+
+
+class PreprocessError(Exception):
+    """A run that cannot produce a dataset (missing input, no usable image, unsafe output dir): exit 2."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    image_size: int = 64
+    center_crop: bool = False
+    val_fraction: float = 0.1
+    shards: int | None = None  # per split; None: one per IMAGES_PER_SHARD images, at least 1
+    workers: int | None = None  # None: one per CPU, fewer for small inputs
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.image_size < 1:
+            raise ValueError(f"image size must be a positive number of pixels, got {self.image_size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val fraction must be in [0, 1), got {self.val_fraction}")
+        if self.shards is not None and self.shards < 1:
+            raise ValueError(f"shards must be at least 1, got {self.shards}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+
+
+@dataclasses.dataclass
+class Dataset:
+    """One output dataset: the whole input, or one domain of an unpaired input (written to `subdir`)."""
+    subdir: str  # "" or "A" / "B"
+    label: str  # where its images come from, for messages
+    splits: dict[str, list[str]]  # split -> input-relative paths, in processing (seeded shuffle) order
+    counts: dict[str, int] = dataclasses.field(default_factory=lambda: {split: 0 for split in records.SPLITS})
+    skipped: list[dict] = dataclasses.field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(len(paths) for paths in self.splits.values())
+
+    @property
+    def usable(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclasses.dataclass
+class Summary:
+    output_dir: str
+    datasets: list[Dataset]
+
+    def line(self) -> str:
+        def counts(items):
+            total = sum(d.total for d in items)
+            train = sum(d.counts["train"] for d in items)
+            val = sum(d.counts["val"] for d in items)
+            return f"{total} images: {train} train, {val} val, {sum(len(d.skipped) for d in items)} skipped"
+
+        text = f"{counts(self.datasets)} → {self.output_dir}"
+        if len(self.datasets) > 1:
+            text += " (" + "; ".join(f"{d.subdir}: {counts([d])}" for d in self.datasets) + ")"
+        return text
+
+
+# ---------------------------------------------------------------- planning
+
+
+def split_paths(paths: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Deterministic (for a seed) shuffled train/val split; at least one of each when there are 2+ images."""
+    order = sorted(paths)
+    random.Random(seed).shuffle(order)
+    n_val = round(len(order) * val_fraction)
+    if val_fraction > 0 and len(order) >= 2:
+        n_val = min(max(n_val, 1), len(order) - 1)
+    return order[n_val:], order[:n_val]
+
+
+def plan_datasets(root: str, options: Options) -> list[Dataset]:
+    """The datasets of a local input dir: unpaired when it holds trainA/ and trainB/, otherwise one."""
+    present = {name for name in ("trainA", "trainB") if storage.isdir(os.path.join(root, name))}
+    if not present:
+        train, val = split_paths(images.discover_images(root), options.val_fraction, options.seed)
+        return [Dataset("", "the input dir", {"train": train, "val": val})]
+    if len(present) == 1:
+        (found,) = present
+        raise PreprocessError(f"unpaired input needs both trainA/ and trainB/; found only {found}/")
+    return [_plan_domain(root, domain, options) for domain in UNPAIRED_DOMAINS]
+
+
+def _plan_domain(root: str, domain: str, options: Options) -> Dataset:
+    def under(folder):
+        return [f"{folder}/{rel}" for rel in images.discover_images(os.path.join(root, folder))]
+
+    train_dir, test_dir = f"train{domain}", f"test{domain}"
+    if storage.isdir(os.path.join(root, test_dir)):
+        train, _ = split_paths(under(train_dir), 0.0, options.seed)
+        val, _ = split_paths(under(test_dir), 0.0, options.seed)
+        return Dataset(domain, f"{train_dir}/ and {test_dir}/", {"train": train, "val": val})
+    train, val = split_paths(under(train_dir), options.val_fraction, options.seed)
+    return Dataset(domain, f"{train_dir}/", {"train": train, "val": val})
+
+
+def shard_count(n_images: int, options: Options) -> int:
+    return options.shards or max(1, math.ceil(n_images / IMAGES_PER_SHARD))
+
+
+def worker_count(n_images: int, options: Options) -> int:
+    if options.workers:
+        return max(1, min(options.workers, n_images))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, n_images // MIN_IMAGES_PER_WORKER))
+
+
+# ---------------------------------------------------------------- per-image work (in workers or in-process)
+
+_worker_encoder: images.StoredImageEncoder | None = None
+
+
+def encode_record(encoder: images.StoredImageEncoder, path: str, rel: str) -> tuple[bytes | None, str | None]:
+    """One file -> (serialized tf.train.Example, None) or (None, skip reason). Never raises for a bad file."""
+    try:
+        png, height, width = encoder(images.load_rgb(path))
+        return records.make_example(png, height, width, rel), None
+    except images.UnusableImage as exc:
+        return None, str(exc)
+    except Exception as exc:  # one bad file must never end the run
+        return None, f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+def _init_worker(image_size: int, center_crop: bool, threads: int) -> None:
+    global _worker_encoder
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    _worker_encoder = images.StoredImageEncoder(image_size, center_crop)
+
+
+def _encode_in_worker(task: tuple[str, str]) -> tuple[bytes | None, str | None]:
+    return encode_record(_worker_encoder, *task)
+
+
+def encoded_records(tasks: list[tuple[str, str]], options: Options, workers: int):
+    """(example, reason) for each (path, rel) task, in task order."""
+    if workers == 1:
+        encoder = images.StoredImageEncoder(options.image_size, options.center_crop)
+        yield from (encode_record(encoder, path, rel) for path, rel in tasks)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    cpus = os.cpu_count() or 1
+    init_args = (options.image_size, options.center_crop, max(1, cpus // workers))
+    chunk = max(1, min(32, len(tasks) // (workers * 8)))
+    with context.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
+        yield from pool.imap(_encode_in_worker, tasks, chunksize=chunk)
+
+
+# ---------------------------------------------------------------- writing
+
+
+class ShardSet:
+    """The N shard files of one split; records are dealt round-robin."""
+
+    def __init__(self, directory: str, split: str, count: int):
+        import tensorflow as tf
+
+        os.makedirs(directory, exist_ok=True)
+        self._writers = [tf.io.TFRecordWriter(os.path.join(directory, records.shard_name(split, i, count)))
+                         for i in range(count)]
+        self.written = 0
+
+    def write(self, serialized: bytes) -> None:
+        self._writers[self.written % len(self._writers)].write(serialized)
+        self.written += 1
+
+    def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+
+
+def write_datasets(root: str, datasets: list[Dataset], staging: str, options: Options, progress: bool) -> None:
+    """Process every planned file and write each dataset's shards below `staging`."""
+    from tqdm import tqdm
+
+    tasks, targets = [], []
+    shard_sets = {}
+    for dataset in datasets:
+        for split, paths in dataset.splits.items():
+            shard_sets[dataset.subdir, split] = ShardSet(os.path.join(staging, dataset.subdir), split,
+                                                         shard_count(len(paths), options))
+            tasks += [(os.path.join(root, rel), rel) for rel in paths]
+            targets += [(dataset, split)] * len(paths)
+    try:
+        results = encoded_records(tasks, options, worker_count(len(tasks), options))
+        with tqdm(total=len(tasks), unit="img", desc="preprocess", disable=not progress) as bar:
+            for (dataset, split), (_, rel), (example, reason) in zip(targets, tasks, results):
+                if example is None:
+                    dataset.skipped.append({"path": rel, "reason": reason})
+                else:
+                    shard_sets[dataset.subdir, split].write(example)
+                    dataset.counts[split] += 1
+                bar.update()
+    finally:
+        for shard_set in shard_sets.values():
+            shard_set.close()
+    for dataset in datasets:
+        dataset.skipped.sort(key=lambda item: item["path"])
+
+
+def manifest_for(dataset: Dataset, source: str, options: Options) -> dict:
+    return {
+        "version": 1,
+        "image_size": options.image_size,
+        "load_size": records.load_size_for(options.image_size),
+        "center_crop": options.center_crop,
+        "counts": dict(dataset.counts),
+        "source": source,
+        "skipped": dataset.skipped,
+    }
+
+
+# ---------------------------------------------------------------- input and output dirs
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Refuse to replace a dir holding anything a previous run did not write (it would be deleted)."""
+    if not storage.exists(output_dir):
+        return
+    if not storage.isdir(output_dir):
+        raise PreprocessError(f"output dir {output_dir} exists and is not a directory")
+    foreign = [name for name in storage.listdir(output_dir) if not _OUTPUT_ENTRY.match(name)]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise PreprocessError(f"output dir {output_dir} holds files preprocess did not write ({shown}); "
+                              "they would be replaced — use an empty or new directory")
+
+
+@contextlib.contextmanager
+def local_input(input_dir: str):
+    """A local copy of the input's image files when it is gs://, else the dir itself."""
+    if not storage.is_gcs(input_dir):
+        yield input_dir
+        return
+    local = storage.local_staging_dir("genart-input-")
+    try:
+        names = images.discover_images(input_dir)
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda rel: storage.download_file(storage.join(input_dir, rel), os.path.join(local, rel)),
+                          names))
+        yield local
+    finally:
+        storage.rmtree(local)
+
+
+def staging_dir_for(output_dir: str) -> str:
+    """Local staging: a hidden sibling of the output (same file system, so the final swap is a rename)."""
+    if storage.is_gcs(output_dir):
+        return storage.local_staging_dir("genart-output-")
+    final = os.path.abspath(output_dir)
+    parent, name = os.path.split(final)
+    os.makedirs(parent, exist_ok=True)
+    staging = os.path.join(parent, f".{name}.staging-{uuid.uuid4().hex[:8]}")
+    os.makedirs(staging)
+    return staging
+
+
+def publish(staging: str, output_dir: str, manifests: dict[str, dict]) -> None:
+    """Swap the staged shards into `output_dir`, old shards gone, each manifest.json written last."""
+    if storage.is_gcs(output_dir):
+        for rel in manifests:  # readers must never see an old manifest beside new (or missing) shards
+            if storage.exists(storage.join(output_dir, rel)):
+                storage.remove(storage.join(output_dir, rel))
+        storage.replace_dir(staging, output_dir)
+        for rel, manifest in manifests.items():
+            storage.write_json(storage.join(output_dir, rel), manifest)
+        return
+    for rel, manifest in manifests.items():
+        storage.write_json(os.path.join(staging, rel), manifest)
+    storage.replace_dir(staging, os.path.abspath(output_dir))
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run(input_dir: str, output_dir: str, options: Options = Options(), progress: bool | None = None) -> Summary:
+    """Preprocess `input_dir` into `output_dir`; raises PreprocessError when nothing usable can be written."""
+    if not storage.isdir(input_dir):
+        raise PreprocessError(f"input dir not found: {input_dir}")
+    check_output_dir(output_dir)
+    source = input_dir if storage.is_gcs(input_dir) else os.path.abspath(input_dir)
+    with local_input(input_dir) as root:
+        datasets = plan_datasets(root, options)
+        staging = staging_dir_for(output_dir)
+        try:
+            write_datasets(root, datasets, staging, options, sys.stderr.isatty() if progress is None else progress)
+            for dataset in datasets:
+                if not dataset.usable:
+                    raise PreprocessError(_nothing_usable(dataset, input_dir))
+            publish(staging, output_dir, {os.path.join(d.subdir, records.MANIFEST) if d.subdir else records.MANIFEST:
+                                          manifest_for(d, source, options) for d in datasets})
+        finally:
+            storage.rmtree(staging)
+    return Summary(output_dir, datasets)
+
+
+def _nothing_usable(dataset: Dataset, input_dir: str) -> str:
+    where = f"{input_dir}" + (f" ({dataset.label})" if dataset.subdir else "")
+    if not dataset.total:
+        return f"no image files ({' '.join(images.IMAGE_EXTENSIONS)}) found in {where}"
+    first = dataset.skipped[0]
+    return (f"no usable image in {where}: all {dataset.total} image files were skipped "
+            f"(e.g. {first['path']}: {first['reason']})")

@@ -1,0 +1,155 @@
+"""TF Serving's gRPC API over the model manager, with the `tensorflow-serving-api` servicer base classes.
+
+`tensorflow.serving.PredictionService/Predict` and `/GetModelMetadata` (`signature_def`),
+`tensorflow.serving.ModelService/GetModelStatus`, and `grpc.health.v1.Health` ("" is SERVING while the server
+runs; each model name is SERVING while it has an AVAILABLE version). Messages up to 64 MiB (or more, see
+`max_message_bytes`). With an auth token, every call but Health needs the metadata `authorization: Bearer <token>`
+(UNAUTHENTICATED otherwise). Errors: INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, UNIMPLEMENTED, INTERNAL.
+(Not called `grpc.py`: that would shadow the grpcio package.)
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from concurrent import futures
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
+                                     predict_pb2, prediction_service_pb2_grpc)
+
+from serving import core
+from serving.manager import ModelManager, status_proto
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+_HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
+
+def _abort(context: grpc.ServicerContext, err: core.PredictionError):
+    context.abort(getattr(grpc.StatusCode, err.grpc_code, grpc.StatusCode.INTERNAL), str(err))
+
+
+def _spec(model_spec) -> tuple[str, int | None, str | None]:
+    version = model_spec.version.value if model_spec.HasField("version") else None
+    return model_spec.name, version, model_spec.version_label or None
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, manager: ModelManager):
+        self.manager, self.metrics = manager, manager.metrics
+
+    def Predict(self, request: predict_pb2.PredictRequest, context):
+        started, signature_name, code = time.perf_counter(), "-", "INTERNAL"
+        name, version, label = _spec(request.model_spec)
+        try:
+            try:
+                inputs = {alias: tf.make_ndarray(proto) for alias, proto in request.inputs.items()}
+            except Exception as err:  # noqa: BLE001 - a malformed TensorProto is the client's fault
+                raise core.InvalidInput(f"cannot read input tensor: {err}") from None
+            with self.manager.use(name, version, label) as served:
+                parsed = core.parse_tensor_request(served.model, inputs, request.model_spec.signature_name or None)
+                signature_name = parsed.signature.name
+                wanted = list(request.output_filter) or list(parsed.signature.outputs)
+                unknown = [a for a in wanted if a not in parsed.signature.outputs]
+                if unknown:
+                    raise core.InvalidInput(f"output_filter: unknown output '{unknown[0]}' (signature "
+                                            f"'{signature_name}' has {', '.join(parsed.signature.outputs)})")
+                outputs = served.runner(parsed.signature, parsed.batch)
+                response = predict_pb2.PredictResponse()
+                response.model_spec.name = name
+                response.model_spec.version.value = served.model.version
+                response.model_spec.signature_name = signature_name
+            for alias in wanted:
+                response.outputs[alias].CopyFrom(tf.make_tensor_proto(np.asarray(outputs[alias])))
+            code = "OK"
+            return response
+        except core.PredictionError as err:
+            code = err.grpc_code
+            _abort(context, err)
+        finally:
+            self.metrics.record_request("grpc", name, signature_name, code, time.perf_counter() - started)
+
+    def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest, context):
+        unsupported = [f for f in request.metadata_field if f != "signature_def"]
+        if unsupported or not request.metadata_field:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"Metadata field {unsupported[0] if unsupported else '(none)'} is not supported; "
+                          f"ask for 'signature_def'")
+        try:
+            with self.manager.use(*_spec(request.model_spec)) as served:
+                return core.metadata_proto(served.model)
+        except core.PredictionError as err:
+            _abort(context, err)
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, manager: ModelManager):
+        self.manager = manager
+
+    def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest, context):
+        try:
+            return status_proto(self.manager.status(*_spec(request.model_spec)))
+        except core.PredictionError as err:
+            _abort(context, err)
+
+
+class _AuthInterceptor(grpc.ServerInterceptor):
+    def __init__(self, token: str):
+        self.expected = f"Bearer {token}".encode()
+
+        def deny(request, context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                          "missing or invalid bearer token (metadata 'authorization: Bearer <token>')")
+        self.deny = grpc.unary_unary_rpc_method_handler(deny)
+
+    def intercept_service(self, continuation, handler_call_details):
+        if handler_call_details.method.startswith(_HEALTH_PREFIX):
+            return continuation(handler_call_details)
+        given = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
+        if isinstance(given, str) and hmac.compare_digest(given.encode(), self.expected):
+            return continuation(handler_call_details)
+        return self.deny
+
+
+class GrpcServer:
+    """The gRPC server; `start()` binds `host:port` (port 0: any free port, see `.port`)."""
+
+    def __init__(self, manager: ModelManager, host: str = "127.0.0.1", port: int = 8500,
+                 auth_token: str | None = None, max_workers: int = 32, max_message_bytes: int = MAX_MESSAGE_BYTES):
+        self.manager = manager
+        options = [("grpc.max_send_message_length", max_message_bytes),
+                   ("grpc.max_receive_message_length", max_message_bytes),
+                   ("grpc.so_reuseport", 0)]
+        interceptors = [_AuthInterceptor(auth_token)] if auth_token else []
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+                                  options=options, interceptors=interceptors)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(manager), self.server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.port = self.server.add_insecure_port(address)
+        if not self.port:
+            raise OSError(f"cannot bind gRPC to {address}")
+        self.host = host
+
+    def update_health(self) -> None:
+        serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+        waiting = set(self.manager.not_ready())
+        for name in self.manager.model_names():
+            self.health.set(name, not_serving if name in waiting else serving)
+
+    def start(self) -> "GrpcServer":
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self.update_health()
+        self.server.start()
+        return self
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait(grace + 1)

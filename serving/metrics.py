@@ -1,0 +1,108 @@
+"""Prometheus metrics of the server, in the text exposition format (no client library needed).
+
+- `genart_requests_total{protocol,model,signature,code}` — counter of predict/metadata/status requests;
+- `genart_request_latency_seconds{protocol,model,signature}` — histogram of request latency;
+- `genart_batch_size{model,signature}` — histogram of instances per graph call (merged batches included);
+- `genart_model_version_state{model,version,state}` — 1 for each loaded or known version's state.
+"""
+from __future__ import annotations
+
+import bisect
+import threading
+from typing import Callable, Iterable
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+def _escape(value) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(names: tuple, values: tuple, extra: str = "") -> str:
+    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values)] + ([extra] if extra else [])
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class Counter:
+    def __init__(self, name: str, help_text: str, labels: tuple):
+        self.name, self.help, self.labels = name, help_text, labels
+        self.values: dict[tuple, float] = {}
+        self.lock = threading.Lock()
+
+    def inc(self, *label_values, amount: float = 1.0) -> None:
+        with self.lock:
+            self.values[label_values] = self.values.get(label_values, 0.0) + amount
+
+    def render(self) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}"
+        yield f"# TYPE {self.name} counter"
+        with self.lock:
+            items = sorted(self.values.items())
+        for values, count in items:
+            yield f"{self.name}{_labels(self.labels, values)} {_number(count)}"
+
+
+class Histogram:
+    def __init__(self, name: str, help_text: str, labels: tuple, buckets: tuple):
+        self.name, self.help, self.labels, self.buckets = name, help_text, labels, tuple(buckets)
+        self.series: dict[tuple, list] = {}  # values -> [bucket counts..., sum, count]
+        self.lock = threading.Lock()
+
+    def observe(self, value: float, *label_values) -> None:
+        with self.lock:
+            series = self.series.setdefault(label_values, [0] * len(self.buckets) + [0.0, 0])
+            index = bisect.bisect_left(self.buckets, value)
+            if index < len(self.buckets):
+                series[index] += 1
+            series[-2] += value
+            series[-1] += 1
+
+    def render(self) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}"
+        yield f"# TYPE {self.name} histogram"
+        with self.lock:
+            items = sorted((k, list(v)) for k, v in self.series.items())
+        for values, series in items:
+            cumulative = 0
+            for bound, count in zip(self.buckets, series):
+                cumulative += count
+                le = 'le="' + _number(bound) + '"'
+                yield f"{self.name}_bucket{_labels(self.labels, values, le)} {cumulative}"
+            le = 'le="+Inf"'
+            yield f"{self.name}_bucket{_labels(self.labels, values, le)} {series[-1]}"
+            yield f"{self.name}_sum{_labels(self.labels, values)} {_number(series[-2])}"
+            yield f"{self.name}_count{_labels(self.labels, values)} {series[-1]}"
+
+
+class Metrics:
+    """The server's metrics; `states` (optional) yields (model, version, state) for the state gauge."""
+
+    def __init__(self, states: Callable[[], Iterable[tuple]] | None = None):
+        self.requests = Counter("genart_requests_total", "Requests by protocol, model, signature and status code.",
+                                ("protocol", "model", "signature", "code"))
+        self.latency = Histogram("genart_request_latency_seconds", "Request latency in seconds.",
+                                 ("protocol", "model", "signature"), LATENCY_BUCKETS)
+        self.batch_size = Histogram("genart_batch_size", "Instances per graph call (after batching).",
+                                    ("model", "signature"), BATCH_BUCKETS)
+        self.states = states
+
+    def record_request(self, protocol: str, model: str, signature: str, code, seconds: float) -> None:
+        self.requests.inc(protocol, model, signature, str(code))
+        self.latency.observe(seconds, protocol, model, signature)
+
+    def record_batch(self, model: str, signature: str, size: int) -> None:
+        self.batch_size.observe(size, model, signature)
+
+    def render(self) -> str:
+        lines = [*self.requests.render(), *self.latency.render(), *self.batch_size.render()]
+        if self.states is not None:
+            lines += ["# HELP genart_model_version_state 1 for the state each model version is in.",
+                      "# TYPE genart_model_version_state gauge"]
+            lines += [f"genart_model_version_state{_labels(('model', 'version', 'state'), row)} 1"
+                      for row in sorted(self.states())]
+        return "\n".join(lines) + "\n"

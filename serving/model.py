@@ -1,0 +1,187 @@
+"""A loaded SavedModel version and its callable signatures, described by the SignatureDefs themselves.
+
+`load_model(path)` -> `LoadedModel` (name, version, `signatures` by name, `default_signature_name`, the raw
+`signature_defs` for metadata); each `Signature` knows its inputs/outputs (`TensorInfo`: alias, dtype, shape),
+whether it takes a fillable string `key`, which inputs are encoded images, and runs a numpy batch through the
+graph (`run_batch`). Also the error classes every protocol maps (HTTP status, gRPC code).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+from serving import values as V
+
+DEFAULT_SIGNATURE = "serving_default"
+KEY = "key"
+SAVED_MODEL_PB = "saved_model.pb"
+
+
+class PredictionError(Exception):
+    """A failed prediction; `http_status` / `grpc_code` say how each protocol reports it."""
+    http_status = 500
+    grpc_code = "INTERNAL"
+
+
+class InvalidInput(PredictionError):
+    http_status = 400
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class NotFound(PredictionError):
+    http_status = 404
+    grpc_code = "NOT_FOUND"
+
+
+class Unavailable(PredictionError):
+    http_status = 503
+    grpc_code = "UNAVAILABLE"
+
+
+# ---------------------------------------------------------------- models and signatures
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One input or output of a signature. `shape` includes the batch dim; None = unknown rank/size."""
+    alias: str
+    dtype: tf.DType
+    shape: tuple | None
+    tensor_name: str = ""
+
+    @classmethod
+    def from_proto(cls, alias: str, info: meta_graph_pb2.TensorInfo) -> "TensorInfo":
+        dims = info.tensor_shape
+        shape = None if dims.unknown_rank else tuple(d.size if d.size >= 0 else None for d in dims.dim)
+        return cls(alias, tf.dtypes.as_dtype(info.dtype), shape, info.name)
+
+    @property
+    def batched(self) -> bool:
+        return self.shape is None or len(self.shape) >= 1
+
+    @property
+    def instance_shape(self) -> tuple | None:
+        return None if self.shape is None else self.shape[1:]
+
+
+class Signature:
+    """A callable serving signature: `signature(batch) -> {output alias: np.ndarray}`."""
+
+    def __init__(self, name: str, signature_def: meta_graph_pb2.SignatureDef, function: Callable,
+                 model_name: str = "", version: int = 0):
+        self.name, self.function, self.model_name, self.version = name, function, model_name, version
+        self.signature_def = signature_def
+        self.method_name = signature_def.method_name
+        self.inputs = {a: TensorInfo.from_proto(a, i) for a, i in sorted(signature_def.inputs.items())}
+        self.outputs = {a: TensorInfo.from_proto(a, i) for a, i in sorted(signature_def.outputs.items())}
+        key = self.inputs.get(KEY)
+        self.fills_key = key is not None and key.dtype == tf.string and key.shape is not None and len(key.shape) == 1
+        self.required = [a for a in self.inputs if not (a == KEY and self.fills_key)]
+        self.image_inputs = {a for a, i in self.inputs.items()
+                             if i.dtype == tf.string and a.endswith(V.IMAGE_INPUT_SUFFIX)}
+
+    def __repr__(self) -> str:
+        return f"Signature({self.name!r}, inputs={list(self.inputs)}, outputs={list(self.outputs)})"
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return run_batch(self, batch)
+
+
+class LoadedModel:
+    """One loaded SavedModel version: its callable signatures and its SignatureDefs (for metadata)."""
+
+    def __init__(self, path: str, name: str = "", version: int = 0):
+        self.path, self.name, self.version = path, name, int(version)
+        self.signature_defs = _read_signature_defs(path)
+        self._saved = tf.saved_model.load(path, tags=[tf.saved_model.SERVING])  # keeps the functions alive
+        self.signatures = {n: Signature(n, self.signature_defs[n], f, name, self.version)
+                           for n, f in sorted(self._saved.signatures.items()) if n in self.signature_defs}
+        if not self.signatures:
+            raise ValueError(f"{path} has no serving signatures")
+        only = next(iter(self.signatures)) if len(self.signatures) == 1 else None
+        self.default_signature_name = DEFAULT_SIGNATURE if DEFAULT_SIGNATURE in self.signatures else only
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self.name!r}, version={self.version}, signatures={list(self.signatures)})"
+
+    def signature(self, name: str | None = None) -> Signature:
+        """The named signature (None or "": the default); InvalidInput if there is none such."""
+        name = name or self.default_signature_name
+        if name not in self.signatures:
+            if not name:
+                raise InvalidInput(f"model has no '{DEFAULT_SIGNATURE}' signature: set signature_name to one of "
+                                   f"{', '.join(self.signatures)}")
+            raise InvalidInput(f"Serving signature name: \"{name}\" not found in signature def "
+                               f"(available: {', '.join(self.signatures)})")
+        return self.signatures[name]
+
+    def warm_up(self) -> None:
+        """Call every batched signature once with an empty batch, so the first request pays no set-up."""
+        for signature in self.signatures.values():
+            if all(info.batched and info.shape is not None for info in signature.inputs.values()):
+                batch = {a: np.zeros((0, *[d or 1 for d in i.shape[1:]]),
+                                     dtype=object if i.dtype == tf.string else i.dtype.as_numpy_dtype)
+                         for a, i in signature.inputs.items()}
+                try:
+                    signature.function(**{a: tf.constant(v, dtype=signature.inputs[a].dtype)
+                                          for a, v in batch.items()})
+                except Exception:  # noqa: BLE001 - warm-up is best effort; real requests report errors
+                    pass
+
+
+def load_model(path: str, name: str = "", version: int = 0) -> LoadedModel:
+    """Load the SavedModel in local dir `path` (use `latest_export` for a dir of numbered versions)."""
+    return LoadedModel(path, name, version)
+
+
+def latest_export(path: str) -> str:
+    """`path` if it holds saved_model.pb, else its highest numbered sub-dir that does (a model base path)."""
+    if os.path.exists(os.path.join(path, SAVED_MODEL_PB)):
+        return path
+    numbered = sorted((int(n), n) for n in (os.listdir(path) if os.path.isdir(path) else [])
+                      if n.isdigit() and os.path.exists(os.path.join(path, n, SAVED_MODEL_PB)))
+    if not numbered:
+        raise FileNotFoundError(f"no SavedModel ({SAVED_MODEL_PB}) in {path} or its numbered sub-dirs")
+    return os.path.join(path, numbered[-1][1])
+
+
+def _read_signature_defs(path: str) -> dict[str, meta_graph_pb2.SignatureDef]:
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, SAVED_MODEL_PB), "rb") as f:
+        proto.ParseFromString(f.read())
+    graphs = [g for g in proto.meta_graphs if tf.saved_model.SERVING in g.meta_info_def.tags] or proto.meta_graphs[:1]
+    if not graphs:
+        raise ValueError(f"{path}/{SAVED_MODEL_PB} holds no meta graph")
+    return dict(graphs[0].signature_def)
+
+
+def metadata_proto(model: LoadedModel, label: str | None = None):
+    """TF Serving's GetModelMetadataResponse with the `signature_def` metadata (every SignatureDef)."""
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.name = model.name
+    response.model_spec.version.value = model.version
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for name, signature_def in sorted(model.signature_defs.items()):
+        signature_map.signature_def[name].CopyFrom(signature_def)
+    response.metadata["signature_def"].Pack(signature_map)
+    return response
+
+
+def run_batch(signature: Signature, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Call the signature's graph on a batch. A graph-side InvalidArgument becomes InvalidInput (400); any other
+    TensorFlow failure a PredictionError (500)."""
+    try:
+        tensors = {a: tf.constant(batch[a], dtype=i.dtype) for a, i in signature.inputs.items()}
+        result = signature.function(**tensors)
+    except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as err:
+        raise InvalidInput(err.message.splitlines()[0][:500]) from None
+    except tf.errors.OpError as err:
+        raise PredictionError(f"{type(err).__name__}: {err.message.splitlines()[0][:500]}") from None
+    return {alias: tensor.numpy() for alias, tensor in result.items()}

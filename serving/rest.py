@@ -1,0 +1,243 @@
+"""TF Serving's REST API over the model manager (FastAPI), byte-compatible where TF Serving defines it.
+
+- `POST /v1/models/NAME[/versions/N | /labels/L]:predict` -> `{"predictions"}` (row) or `{"outputs"}` (columnar);
+- `GET /v1/models/NAME[/versions/N | /labels/L]` -> GetModelStatusResponse JSON;
+- `GET /v1/models/NAME[/versions/N | /labels/L]/metadata` -> GetModelMetadataResponse JSON (`signature_def`);
+- extras: `GET /v1/models` (every model with its version status and labels), `GET /healthz`, `GET /readyz`,
+  `GET /monitoring/prometheus/metrics`.
+
+Every error is `{"error": "<message>"}` with TF Serving's status mapping (400 bad input, 401 missing/wrong bearer
+token, 404 unknown model/version/label or path, 413 body over `max_request_bytes`, 501 classify/regress,
+503 not loaded yet, 500 only for a genuine fault); FastAPI's own `{"detail"}` bodies never escape. As in TF
+Serving, a malformed `/v1/...` URL (wrong method or form) is 400 "Malformed request". Path segments are
+validated (model names follow the job-name rule, versions are positive integers) and only ever used as
+dictionary keys, never as file paths.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from google.protobuf import json_format
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from preprocess.naming import validate_name, validate_version
+from serving import core
+from serving.manager import ModelManager, status_proto
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+_DRAIN_LIMIT = 64 * 1024 * 1024  # read (and drop) at most this much of an oversize body before answering 413
+_SEGMENTS = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+PREDICT_PATH = re.compile(_SEGMENTS + r":(?P<method>predict|classify|regress)", re.IGNORECASE)
+STATUS_PATH = re.compile(_SEGMENTS + r"(?P<metadata>/metadata)?", re.IGNORECASE)
+LABEL_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+def error_response(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _proto_json(message) -> dict:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
+def _json_bytes(value) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class RestApi:
+    def __init__(self, manager: ModelManager, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+                 auth_token: str | None = None):
+        self.manager, self.max_request_bytes, self.auth_token = manager, max_request_bytes, auth_token
+        self.metrics = manager.metrics
+
+    # ------------------------------------------------------------ plumbing
+
+    def check_auth(self, request: Request) -> None:
+        if not self.auth_token:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.auth_token.encode()):
+            reason = "missing" if not header else "invalid"
+            raise HttpError(401, f"Unauthenticated: {reason} bearer token (send 'Authorization: Bearer <token>')",
+                            {"WWW-Authenticate": "Bearer"})
+
+    async def read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit()):
+            raise HttpError(400, f"invalid Content-Length {declared!r}")
+        too_large = HttpError(413, f"request body is larger than the {self.max_request_bytes} bytes allowed "
+                                   f"(--max-request-bytes)")
+        if declared is not None and int(declared) > self.max_request_bytes + _DRAIN_LIMIT:
+            raise too_large
+        chunks, total = [], 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total <= self.max_request_bytes:
+                chunks.append(chunk)
+            elif total > self.max_request_bytes + _DRAIN_LIMIT:
+                break
+        if total > self.max_request_bytes:
+            raise too_large
+        return b"".join(chunks)
+
+    @staticmethod
+    def parse_path(match: re.Match) -> tuple[str, int | None, str | None]:
+        name, version, label = match.group("name"), match.group("version"), match.group("label")
+        try:
+            validate_name(name, "model name")
+            number = validate_version(version) if version is not None else None
+        except ValueError as err:
+            raise HttpError(400, str(err)) from None
+        if label is not None and not LABEL_PATTERN.match(label):
+            raise HttpError(400, f"invalid version label {label!r}")
+        return name, number, label
+
+    # ------------------------------------------------------------ endpoints
+
+    async def dispatch(self, request: Request) -> Response:
+        method, path = request.method.upper(), request.url.path
+        if not path.lower().startswith("/v1/"):
+            raise HttpError(404, f"Not found: {method} {path}")
+        self.check_auth(request)
+        match = PREDICT_PATH.fullmatch(path) if method == "POST" else None
+        if match:
+            if match.group("method").lower() != "predict":
+                raise HttpError(501, f"{match.group('method')} is not supported by this server; use :predict")
+            return await self.predict(request, *self.parse_path(match))
+        match = STATUS_PATH.fullmatch(path) if method == "GET" else None
+        if match:
+            name, version, label = self.parse_path(match)
+            if match.group("metadata"):
+                return await run_in_threadpool(self.metadata, name, version, label)
+            return await run_in_threadpool(self.status, name, version, label)
+        raise HttpError(400, f"Malformed request: {method} {path}")
+
+    async def predict(self, request: Request, name: str, version: int | None, label: str | None) -> Response:
+        started = time.perf_counter()
+        outcome = {"signature": "", "status": 500}
+        try:
+            body = await self.read_body(request)
+            payload = await run_in_threadpool(self._predict, name, version, label, body, outcome)
+            outcome["status"] = 200
+            return Response(payload, media_type="application/json")
+        except HttpError as err:
+            outcome["status"] = err.status
+            raise
+        except core.PredictionError as err:
+            outcome["status"] = err.http_status
+            raise HttpError(err.http_status, str(err)) from None
+        finally:
+            self.metrics.record_request("rest", name, outcome["signature"] or "-", outcome["status"],
+                                        time.perf_counter() - started)
+
+    def _predict(self, name: str, version: int | None, label: str | None, body: bytes, outcome: dict) -> bytes:
+        with self.manager.use(name, version, label) as served:
+            payload = core.parse_json_body(body)
+            parsed = core.parse_json_request(served.model, payload)
+            outcome["signature"] = parsed.signature.name
+            outputs = served.runner(parsed.signature, parsed.batch)
+        return _json_bytes(core.format_response(outputs, parsed))
+
+    def status(self, name: str, version: int | None, label: str | None) -> Response:
+        try:
+            statuses = self.manager.status(name, version, label)
+        except core.PredictionError as err:
+            raise HttpError(err.http_status, str(err)) from None
+        return JSONResponse(_proto_json(status_proto(statuses)))
+
+    def metadata(self, name: str, version: int | None, label: str | None) -> Response:
+        try:
+            with self.manager.use(name, version, label) as served:
+                response = core.metadata_proto(served.model)
+        except core.PredictionError as err:
+            raise HttpError(err.http_status, str(err)) from None
+        return JSONResponse(_proto_json(response))
+
+    def list_models(self) -> Response:
+        models = []
+        for name in self.manager.model_names():
+            try:
+                statuses = _proto_json(status_proto(self.manager.status(name)))["model_version_status"]
+            except core.PredictionError:
+                statuses = []
+            models.append({"name": name, "model_version_status": statuses, "labels": {
+                label: str(number) for label, number in sorted(self.manager.labels(name).items())}})
+        return JSONResponse({"models": models})
+
+
+def create_app(manager: ModelManager, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+               enable_cors: bool = False, auth_token: str | None = None) -> FastAPI:
+    """The REST app over `manager` (which the caller starts and stops)."""
+    api = RestApi(manager, max_request_bytes, auth_token)
+    app = FastAPI(title="genart serving", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.api = api
+
+    @app.exception_handler(HttpError)
+    async def _http_error(request: Request, err: HttpError):
+        return error_response(err.status, err.message, err.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _starlette_error(request: Request, err: StarletteHTTPException):
+        message = {404: f"Not found: {request.method} {request.url.path}",
+                   405: f"Method not allowed: {request.method} {request.url.path}"}.get(err.status_code, str(err.detail))
+        return error_response(err.status_code, message, getattr(err, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, err: RequestValidationError):
+        return error_response(400, f"invalid request: {err.errors()[:1]}")
+
+    @app.exception_handler(Exception)
+    async def _fault(request: Request, err: Exception):
+        log.exception("internal error serving %s %s", request.method, request.url.path)
+        return error_response(500, f"Internal error: {type(err).__name__}: {err}")
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        if manager.ready():
+            return {"status": "ready", "models": manager.model_names()}
+        waiting = manager.not_ready()
+        detail = f"models without an AVAILABLE version: {', '.join(waiting)}" if waiting else "loading"
+        return error_response(503, f"not ready: {detail}")
+
+    @app.get("/monitoring/prometheus/metrics")
+    async def prometheus(request: Request):
+        api.check_auth(request)
+        return PlainTextResponse(manager.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models")
+    async def models(request: Request):
+        api.check_auth(request)
+        return api.list_models()
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
+    async def v1(request: Request):
+        return await api.dispatch(request)
+
+    if enable_cors:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
+                           allow_headers=["*"], max_age=600)
+    return app

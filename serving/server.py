@@ -1,0 +1,191 @@
+"""`python -m serving.server`: TF Serving's REST and gRPC APIs over genart's model registry (INTERFACE.md §5).
+
+    python -m serving.server [--model-config-file F | --model-name NAME --model-base-path DIR]
+                             [--rest-api-port 8501] [--port 8500] [--host 127.0.0.1]
+                             [--enable-batching --max-batch-size 32 --batch-timeout-micros 2000]
+                             [--file-system-poll-wait-seconds 1] [--max-request-bytes 16777216]
+                             [--enable-cors] [--auth-token-file F]
+
+Defaults serve `$GENART_HOME/models/models.config` (if it does not exist yet, the server starts empty and picks
+it up once `create_model.sh` writes it). TF Serving's underscore spellings are accepted (`--rest_api_port`,
+`--model_config_file`, `--enable_batching=true`...). A port of 0 disables that API. Binds 127.0.0.1 unless
+`--host` says otherwise. SIGINT/SIGTERM: stop accepting, finish in-flight requests, unload, exit 0.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported below
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+
+from preprocess import storage  # noqa: E402
+from preprocess.naming import validate_name  # noqa: E402
+from serving import registry  # noqa: E402
+from serving.batching import BatchingOptions  # noqa: E402
+from serving.manager import ModelManager, ModelSpec  # noqa: E402
+
+log = logging.getLogger("serving.server")
+
+
+def _bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def add(name: str, **kwargs):
+        spellings = [name] + (["--" + name[2:].replace("-", "_")] if "-" in name[2:] else [])
+        parser.add_argument(*spellings, dest=name[2:].replace("-", "_"), **kwargs)
+
+    def switch(name: str, help_text: str):
+        add(name, nargs="?", const=True, default=False, type=_bool, metavar="BOOL", help=help_text)
+
+    add("--model-config-file", help="TF Serving models.config (default: $GENART_HOME/models/models.config)")
+    add("--model-name", help="serve one model under this name (with --model-base-path)")
+    add("--model-base-path", help="dir of numbered SavedModel versions of --model-name")
+    add("--rest-api-port", type=int, default=8501, help="REST port (0: no REST API; default 8501)")
+    add("--port", type=int, default=8500, help="gRPC port (0: no gRPC API; default 8500)")
+    add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    switch("--enable-batching", "merge concurrent requests into one graph call")
+    add("--max-batch-size", type=int, default=32, help="instances per merged batch (default 32)")
+    add("--batch-timeout-micros", type=int, default=2000, help="longest wait for a batch to fill (default 2000)")
+    add("--num-batch-threads", type=int, default=None, help="batch worker threads per signature")
+    add("--file-system-poll-wait-seconds", type=float, default=1.0,
+        help="seconds between polls for new versions (0: once; negative: never; default 1)")
+    add("--max-request-bytes", type=int, default=16 * 1024 * 1024, help="largest REST body (default 16 MiB)")
+    switch("--enable-cors", "allow cross-origin REST calls (Access-Control-Allow-Origin: *)")
+    add("--auth-token-file", help="require 'Authorization: Bearer <token in this file>' (REST and gRPC)")
+    add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+    if bool(args.model_name) != bool(args.model_base_path):
+        parser.error("--model-name and --model-base-path go together")
+    if args.model_name and args.model_config_file:
+        parser.error("give either --model-config-file or --model-name/--model-base-path, not both")
+    if args.model_name:
+        try:
+            validate_name(args.model_name, "model name")
+        except ValueError as err:
+            parser.error(str(err))
+    for port in ("rest_api_port", "port"):
+        if not 0 <= getattr(args, port) <= 65535:
+            parser.error(f"--{port.replace('_', '-')} must be between 0 and 65535")
+    if args.max_batch_size < 1 or args.batch_timeout_micros < 0 or args.max_request_bytes < 1:
+        parser.error("--max-batch-size and --max-request-bytes must be >= 1, --batch-timeout-micros >= 0")
+    return args
+
+
+def _read_token(path: str | None) -> str | None:
+    if not path:
+        return None
+    token = storage.read_text(path).strip()
+    if not token:
+        raise ValueError(f"auth token file {path} is empty")
+    return token
+
+
+def build_manager(args: argparse.Namespace, on_change=None) -> ModelManager:
+    batching = None
+    if args.enable_batching:
+        extra = {"num_batch_threads": args.num_batch_threads} if args.num_batch_threads else {}
+        batching = BatchingOptions(args.max_batch_size, args.batch_timeout_micros, **extra)
+    if args.model_name:
+        base = args.model_base_path if storage.is_gcs(args.model_base_path) else os.path.abspath(args.model_base_path)
+        return ModelManager([ModelSpec(args.model_name, base)], poll_seconds=args.file_system_poll_wait_seconds,
+                            batching=batching, on_change=on_change)
+    path = args.model_config_file or registry.models_config_path()
+    if not storage.exists(path):
+        if args.model_config_file:
+            raise FileNotFoundError(f"model config file {path} not found")
+        log.warning("%s does not exist yet: serving no model until create_model.sh writes it", path)
+    return ModelManager(config_path=path, poll_seconds=args.file_system_poll_wait_seconds, batching=batching,
+                        on_change=on_change)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import uvicorn
+
+    from serving.grpc_api import GrpcServer
+    from serving.rest import create_app
+
+    try:
+        token = _read_token(args.auth_token_file)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    grpc_server: GrpcServer | None = None
+    try:
+        manager = build_manager(args, on_change=lambda: grpc_server and grpc_server.update_health())
+        rest_socket = _listen(args.host, args.rest_api_port) if args.rest_api_port else None
+        if args.port:
+            grpc_server = GrpcServer(manager, args.host, args.port, auth_token=token)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    class _Uvicorn(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):  # our handlers below also stop gRPC and the manager
+            yield
+
+    rest = None
+    if rest_socket is not None:
+        app = create_app(manager, max_request_bytes=args.max_request_bytes, enable_cors=args.enable_cors,
+                         auth_token=token)
+        rest = _Uvicorn(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                       timeout_graceful_shutdown=10, timeout_keep_alive=30))
+    stopping = threading.Event()
+
+    def _stop(signum, frame):
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        stopping.set()
+        if rest is not None:
+            rest.should_exit = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    manager.start()
+    if grpc_server is not None:
+        grpc_server.start()
+        log.info("gRPC API listening on %s:%d", args.host, grpc_server.port)
+    if rest is not None:
+        log.info("REST API listening on http://%s:%d", args.host, rest_socket.getsockname()[1])
+        asyncio.run(rest.serve(sockets=[rest_socket]))
+    else:
+        while not stopping.wait(0.5):
+            pass
+    if grpc_server is not None:
+        grpc_server.stop()
+    manager.stop()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

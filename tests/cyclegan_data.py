@@ -1,0 +1,74 @@
+"""Generated unpaired data for CycleGAN tests: domain B is a fixed colour remap of domain A.
+
+Domain A: a flat background and two shapes (a rectangle and a disk), every colour random with its channels
+ordered red ≥ green ≥ blue. Domain B: *other* A-style images with their channels rotated (R, G, B) → (B, R, G),
+so green ≥ blue ≥ red. The two colour sets do not overlap, so the rotation is the natural per-pixel mapping
+between the domains and is the identity on B (consistent with the identity loss); colours span the whole range,
+so no constant colour comes close to the true mapping (the test's error drop means the mapping was learned). Written as `ROOT/A/` and `ROOT/B/` (train + val TFRecords and `manifest.json`, center-cropped at
+`image_size`) — the layout `python -m preprocess` produces for `trainA/ trainB/ testA/ testB/`.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from preprocess.records import MANIFEST, load_size_for, make_example, shard_name
+
+CHANNEL_ROTATION = (2, 0, 1)  # B[..., c] = A[..., CHANNEL_ROTATION[c]]
+
+
+def remap_a_to_b(images):
+    """The ground-truth A → B mapping (numpy or TF, any value range): rotate the channels."""
+    return np.asarray(images)[..., list(CHANNEL_ROTATION)]
+
+
+def _colour(rng: np.random.RandomState) -> np.ndarray:
+    """A domain-A colour in 0..1: three uniform values, sorted so that red ≥ green ≥ blue."""
+    return np.sort(rng.uniform(size=3))[::-1]
+
+
+def domain_a_images(count: int, image_size: int, rng: np.random.RandomState, blocks: int = 4) -> np.ndarray:
+    """uint8 [count, S, S, 3]: a `blocks` × `blocks` patchwork of random domain-A colours plus a disk.
+
+    Many colours per image keep every image's colour statistics close to the domain's: the generators' instance
+    normalisation removes each image's mean and contrast, so a flat image's absolute colours could not be learned.
+    """
+    s = image_size
+    cell = s // blocks
+    yy, xx = np.mgrid[0:s, 0:s]
+    out = np.empty([count, s, s, 3], np.float64)
+    for i in range(count):
+        colours = np.stack([_colour(rng) for _ in range(blocks * blocks)]).reshape(blocks, blocks, 3)
+        image = np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
+        cy, cx, radius = rng.randint(s // 4, 3 * s // 4), rng.randint(s // 4, 3 * s // 4), rng.randint(s // 8, s // 4)
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2] = _colour(rng)
+        out[i] = image
+    return np.round(out * 255).astype(np.uint8)
+
+
+def _write_domain(domain_dir: str, splits: dict[str, np.ndarray], image_size: int) -> None:
+    os.makedirs(domain_dir, exist_ok=True)
+    for split, images in splits.items():
+        with tf.io.TFRecordWriter(os.path.join(domain_dir, shard_name(split, 0, 1))) as writer:
+            for index, image in enumerate(images):
+                png = tf.io.encode_png(image).numpy()
+                writer.write(make_example(png, image_size, image_size, f"{split}/{index:04d}.png"))
+    manifest = {"version": 1, "image_size": image_size, "load_size": load_size_for(image_size),
+                "center_crop": True, "counts": {split: len(images) for split, images in splits.items()},
+                "source": "tests/cyclegan_data.py", "skipped": []}
+    with open(os.path.join(domain_dir, MANIFEST), "w") as f:
+        json.dump(manifest, f)
+
+
+def write_unpaired_data(root: str, image_size: int = 32, train: int = 64, val: int = 8, seed: int = 0) -> dict:
+    """Write `root/A` and `root/B`; return the A val images (uint8) and their true B counterparts."""
+    rng = np.random.RandomState(seed)
+    a_train, a_val = domain_a_images(train, image_size, rng), domain_a_images(val, image_size, rng)
+    b_source = domain_a_images(train + val, image_size, rng)  # unpaired: B comes from other A-style images
+    b_images = remap_a_to_b(b_source)
+    _write_domain(os.path.join(root, "A"), {"train": a_train, "val": a_val}, image_size)
+    _write_domain(os.path.join(root, "B"), {"train": b_images[:train], "val": b_images[train:]}, image_size)
+    return {"a_val": a_val, "a_val_mapped": remap_a_to_b(a_val)}

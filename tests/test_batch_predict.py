@@ -1,0 +1,394 @@
+"""Batch prediction (`python -m serving.batch_predict`, INTERFACE.md section 7) on the DirectRunner.
+
+The main job: 500 instances over 3 JSON-lines files picked by a wildcard (plus a decoy the wildcard must skip):
+embeddings lines, image lines, 20 malformed lines (bad JSON, wrong length, bad base64, NaN), lines without a key
+or with a numeric key, and blank lines (ignored). It runs once locally (--model-dir) and once against
+gcp-storage-emulator (gs:// inputs, outputs and GENART_HOME, --model via the registry); every assertion below
+reads the outputs of those shared runs. Further runs: TF_RECORD input (JSON, raw image, tf.train.Example and
+garbage records, one file gzipped) with --model/--version on a local registry; a batch that blows up inside
+RunInference (dead-letter output); the real `python -m` entry point with Beam options passed through.
+Models are the tiny deterministic SavedModels of `tests/serving_models.py` (embedding outputs = version + ε).
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from preprocess import storage
+from preprocess.records import make_example
+from serving import batch_predict, beam_io
+from tests import serving_models as sm
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MALFORMED = {  # kind -> the words its error message must contain
+    "bad_json": "not a JSON instance",
+    "wrong_length": "expected 100 values, got 99",
+    "bad_b64": "not valid base64",
+    "nan": "non-finite value NaN",
+}
+
+
+# ---------------------------------------------------------------- the 500-instance job
+
+
+def _embedding(rng, size: int = sm.LATENT_DIM) -> list[float]:
+    return [round(float(x), 4) for x in rng.normal(size=size)]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def make_job() -> tuple[dict[str, list[str]], list[dict]]:
+    """({file name: lines}, [{file, line, kind, key (None: missing)}]) — 500 instances, 20 of them malformed."""
+    rng = np.random.default_rng(7)
+    kinds = ["embeddings"] * 440 + ["image"] * 40 + [k for k in MALFORMED for _ in range(5)]
+    order = rng.permutation(len(kinds))
+    files: dict[str, list[str]] = {f"part-{i}.json": [] for i in range(3)}
+    expected = []
+    for n, index in enumerate(order):
+        kind, name = kinds[index], f"part-{n % 3}.json"
+        key: str | None = f"{kind}-{n}"
+        if kind == "embeddings":
+            instance = {"embeddings": _embedding(rng), "key": key}
+            if n % 50 == 0:  # no key: filled with the location
+                del instance["key"]
+                key = None
+            elif n % 70 == 1:  # a numeric key becomes its decimal string
+                instance["key"], key = 9000 + n, str(9000 + n)
+            line = json.dumps(instance)
+        elif kind == "image":
+            line = json.dumps({"image_bytes": {"b64": _b64(sm.jpeg_bytes(n))}, "key": key})
+        elif kind == "bad_json":
+            line = f'{{"key": "{key}", "embeddings": [0.5, 0.25,'  # truncated; its key is still readable
+        elif kind == "wrong_length":
+            line = json.dumps({"embeddings": _embedding(rng, sm.LATENT_DIM - 1), "key": key})
+        elif kind == "bad_b64":
+            line = json.dumps({"image_bytes": {"b64": "not*base64!"}, "key": key})
+        else:
+            line = json.dumps({"embeddings": [float("nan")] + _embedding(rng, sm.LATENT_DIM - 1), "key": key})
+        lines = files[name]
+        if n % 25 == 3:
+            lines.append("" if n % 2 else "   \t")  # blank lines are not instances
+        lines.append(line)
+        expected.append({"file": name, "line": len(lines), "kind": kind, "key": key})
+    files["part-0.json"].append("")  # a trailing blank line too
+    return files, expected
+
+
+def expected_keys(expected: list[dict], base: str) -> dict[str, dict]:
+    """{key: instance} where a missing key is `<input path>:<line>`."""
+    out = {}
+    for item in expected:
+        key = item["key"] or f"{base}/{item['file']}:{item['line']}"
+        assert key not in out
+        out[key] = {**item, "path": f"{base}/{item['file']}"}
+    return out
+
+
+def read_outputs(output_path: str) -> dict[str, list[str] | list[dict]]:
+    """{"results_files", "errors_files", "results", "errors"} of a finished run (local or gs://)."""
+    names = storage.listdir(output_path)
+    out: dict = {"results_files": sorted(n for n in names if n.startswith("prediction.results-")),
+                 "errors_files": sorted(n for n in names if n.startswith("prediction.errors_stats-"))}
+    for kind in ("results", "errors"):
+        out[kind] = [json.loads(line) for name in out[f"{kind}_files"]
+                     for line in storage.read_text(storage.join(output_path, name)).splitlines() if line]
+    return out
+
+
+def run_main(args: list[str]) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = batch_predict.main(args)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def write_job(base: str, files: dict[str, list[str]]) -> None:
+    for name, lines in files.items():
+        storage.write_text(storage.join(base, name), "\n".join(lines) + "\n")
+    storage.write_text(storage.join(base, "notes.txt"), "not an instance file\n")  # the wildcard skips it
+
+
+@pytest.fixture(scope="module")
+def job():
+    return make_job()
+
+
+@pytest.fixture(scope="module")
+def local_run(job, tmp_path_factory):
+    files, expected = job
+    root = str(tmp_path_factory.mktemp("batch-local"))
+    write_job(os.path.join(root, "in"), files)
+    out = os.path.join(root, "out")
+    code, stdout, stderr = run_main(["--input-paths", os.path.join(root, "in", "part-*.json"), "--output-path", out,
+                                     "--model-dir", sm.saved_model("vaegan", 1), "--batch-size", "32"])
+    assert code == 0, stderr
+    return {"version": 1, "keys": expected_keys(expected, os.path.join(root, "in")), "stdout": stdout,
+            **read_outputs(out)}
+
+
+@pytest.fixture(scope="module")
+def gcs_run(job, gcs_emulator):
+    files, expected = job
+    bucket = f"gs://batch-{uuid.uuid4().hex[:10]}"
+    storage.gcs_client().create_bucket(bucket[len("gs://"):])
+    home = f"{bucket}/home"
+    storage.copytree(sm.saved_model("vaegan", 3), f"{home}/models/vae/3")  # a gs:// registry: --model vae -> 3
+    write_job(f"{bucket}/in", files)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GENART_HOME", home)
+        code, stdout, stderr = run_main(["--input-paths", f"{bucket}/in/part-*.json", "--output-path",
+                                         f"{bucket}/out", "--model", "vae"])
+    assert code == 0, stderr
+    return {"version": 3, "keys": expected_keys(expected, f"{bucket}/in"), "stdout": stdout,
+            **read_outputs(f"{bucket}/out")}
+
+
+@pytest.fixture(params=["local", "gcs"])
+def run(request):
+    return request.getfixturevalue(f"{request.param}_run")
+
+
+def test_every_instance_in_exactly_one_output(run):
+    result_keys = [row["key"] for row in run["results"]]
+    error_keys = [row["key"] for row in run["errors"]]
+    assert len(result_keys) + len(error_keys) == 500
+    assert len(set(result_keys + error_keys)) == 500, "duplicates"
+    assert set(result_keys) | set(error_keys) == set(run["keys"])
+    assert {k for k in error_keys} == {k for k, item in run["keys"].items() if item["kind"] in MALFORMED}
+    assert run["results_files"] == ["prediction.results-00000-of-00001"]
+    assert run["errors_files"] == ["prediction.errors_stats-00000-of-00001"]
+    assert "500 instances read, 480 predicted, 20 failed" in run["stdout"]
+
+
+def test_each_error_names_its_cause_and_place(run):
+    assert len(run["errors"]) == 20
+    for error in run["errors"]:
+        assert set(error) == {"key", "input_path", "line", "error"}
+        item = run["keys"][error["key"]]
+        assert MALFORMED[item["kind"]] in error["error"], error
+        assert (error["input_path"], error["line"]) == (item["path"], item["line"])  # blank lines are counted
+
+
+def test_results_are_valid_pngs_and_embeddings(run):
+    kinds = {"embeddings": 0, "image": 0}
+    for row in run["results"]:
+        kind = run["keys"][row["key"]]["kind"]
+        kinds[kind] += 1
+        if kind == "embeddings":
+            assert set(row) == {"image_bytes", "key"}
+            with Image.open(io.BytesIO(base64.b64decode(row["image_bytes"]["b64"]))) as image:
+                assert (image.format, image.size, image.mode) == ("PNG", (sm.IMAGE_SIZE, sm.IMAGE_SIZE), "RGB")
+        else:
+            assert set(row) == {"embeddings", "key"}
+            assert len(row["embeddings"]) == sm.LATENT_DIM and all(math.isfinite(x) for x in row["embeddings"])
+            assert round(row["embeddings"][0]) == run["version"]  # the model version asked for
+    assert kinds == {"embeddings": 440, "image": 40}
+
+
+def test_missing_keys_are_the_location_and_numeric_keys_decimal(run):
+    filled = [k for k, item in run["keys"].items() if item["key"] is None]
+    numeric = [k for k in run["keys"] if k.isdigit()]
+    assert filled and numeric
+    result_keys = {row["key"] for row in run["results"]}
+    for key in filled:
+        assert key in result_keys and key.startswith(run["keys"][key]["path"] + ":")
+    assert set(numeric) <= result_keys
+
+
+def test_results_match_a_direct_model_call(local_run):
+    """The pipeline's PNG for an instance is byte for byte what the signature returns for it alone."""
+    from serving import core
+
+    model = core.load_model(sm.saved_model("vaegan", 1))
+    row = next(r for r in local_run["results"] if "image_bytes" in r)
+    item = local_run["keys"][row["key"]]
+    with open(item["path"]) as f:
+        instance = json.loads(f.read().splitlines()[item["line"] - 1])
+    signature, prepared = core.prepare_instances(model, [instance])
+    assert core.run(signature, prepared)[0]["image_bytes"] == row["image_bytes"]
+
+
+# ---------------------------------------------------------------- TF_RECORD, --model/--version
+
+
+@pytest.fixture(scope="module")
+def tfrecord_run(tmp_path_factory):
+    import tensorflow as tf
+
+    root = str(tmp_path_factory.mktemp("batch-tfrecord"))
+    home = os.path.join(root, "home")
+    sm.build_registry(home, {"vae": ("vaegan", [1, 2])})
+    rng = np.random.default_rng(3)
+    png = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(png, "PNG")
+    records = {
+        "a.tfrecord": [json.dumps({"embeddings": _embedding(rng), "key": "json-0"}).encode(),
+                       json.dumps({"embeddings": _embedding(rng)}).encode(),  # key: a.tfrecord:2
+                       sm.jpeg_bytes(1),  # raw image: key a.tfrecord:3
+                       make_example(png.getvalue(), 12, 12, "cats/1.png"),  # key: its image/filename
+                       b"\x00\x01 neither JSON nor an image",
+                       b'{"key": "json-broken", "embeddings": [1,'],
+        "b.tfrecord.gz": [sm.jpeg_bytes(2), json.dumps({"image_bytes": {"b64": _b64(sm.jpeg_bytes(3))},
+                                                         "key": 5}).encode()],
+    }
+    for name, items in records.items():
+        options = tf.io.TFRecordOptions(compression_type="GZIP" if name.endswith(".gz") else "")
+        with tf.io.TFRecordWriter(os.path.join(root, name), options) as writer:
+            for record in items:
+                writer.write(record)
+    out = os.path.join(root, "out")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GENART_HOME", home)
+        code, stdout, stderr = run_main(["--input-paths", f"{root}/a.tfrecord,{root}/b.*", "--output-path", out,
+                                         "--model", "vae", "--version", "1", "--data-format", "tf-record"])
+    assert code == 0, stderr
+    return {"root": root, "stdout": stdout, **read_outputs(out)}
+
+
+def test_tf_record_input(tfrecord_run):
+    root = tfrecord_run["root"]
+    results = {row["key"]: row for row in tfrecord_run["results"]}
+    assert set(results) == {"json-0", f"{root}/a.tfrecord:2", f"{root}/a.tfrecord:3", "cats/1.png",
+                            f"{root}/b.tfrecord.gz:1", "5"}
+    for key in ("json-0", f"{root}/a.tfrecord:2"):
+        assert base64.b64decode(results[key]["image_bytes"]["b64"]).startswith(b"\x89PNG")
+    for key in (f"{root}/a.tfrecord:3", "cats/1.png", f"{root}/b.tfrecord.gz:1", "5"):
+        assert len(results[key]["embeddings"]) == sm.LATENT_DIM
+        assert round(results[key]["embeddings"][0]) == 1  # --version 1, not the latest (2)
+    errors = {row["key"]: row for row in tfrecord_run["errors"]}
+    assert set(errors) == {f"{root}/a.tfrecord:5", "json-broken"}
+    assert "not an encoded image" in errors[f"{root}/a.tfrecord:5"]["error"]
+    assert "not a JSON instance" in errors["json-broken"]["error"]
+    assert (errors["json-broken"]["input_path"], errors["json-broken"]["line"]) == (f"{root}/a.tfrecord", 6)
+    assert "8 instances read, 6 predicted, 2 failed" in tfrecord_run["stdout"]
+
+
+# ---------------------------------------------------------------- failures that escape a batch
+
+
+class ExplodingHandler(batch_predict.SavedModelHandler):
+    """Fails every batch that holds the instance keyed "boom", as a crashing graph or worker would."""
+
+    def run_inference(self, batch, model, inference_args=None):
+        if any(isinstance(instance, dict) and instance.get("key") == "boom" for _, instance in batch):
+            raise RuntimeError("simulated failure of the whole batch")
+        return super().run_inference(batch, model, inference_args)
+
+
+def test_a_batch_that_fails_whole_reports_each_of_its_instances(tmp_path):
+    import apache_beam as beam
+
+    lines = [json.dumps({"embeddings": _embedding(np.random.default_rng(i)), "key": f"k{i}"}) for i in range(7)]
+    lines[4] = json.dumps({"embeddings": _embedding(np.random.default_rng(4)), "key": "boom"})
+    (tmp_path / "in.json").write_text("\n".join(lines) + "\n")
+    handler = ExplodingHandler(sm.saved_model("vaegan", 1), batch_size=2)
+    with beam.Pipeline() as pipeline:
+        batch_predict.build_pipeline(pipeline, [str(tmp_path / "in.json")], str(tmp_path / "out"), handler)
+    outputs = read_outputs(str(tmp_path / "out"))
+    failed = {row["key"]: row for row in outputs["errors"]}
+    assert "boom" in failed and 1 <= len(failed) <= 2  # the batch of 2 (or the last, lone one) holding it
+    assert all("simulated failure of the whole batch" in row["error"] for row in failed.values())
+    assert failed["boom"]["line"] == 5
+    assert sorted([row["key"] for row in outputs["results"]] + list(failed)) == sorted(
+        [f"k{i}" for i in range(7) if i != 4] + ["boom"])
+
+
+# ---------------------------------------------------------------- the handler on its own
+
+
+def test_handler_validates_each_instance_and_mixes_signatures():
+    from serving.beam_io import Source
+
+    handler = batch_predict.SavedModelHandler(sm.saved_model("vaegan", 1), batch_size=8)
+    model = handler.load_model()
+    rng = np.random.default_rng(0)
+    batch = [(Source("f.json", 1), {"embeddings": _embedding(rng)}),
+             (Source("f.json", 2), {"image_bytes": {"b64": _b64(sm.jpeg_bytes(0))}, "key": "img"}),
+             (Source("f.json", 3), _embedding(rng)),  # a bare value for the one-input default signature
+             (Source("f.json", 4), {"embeddings": [1.0], "key": 4.0}),
+             (Source("f.json", 5), {"embedding": _embedding(rng)})]  # misspelt input
+    out = handler.run_inference(batch, model)
+    assert [source for source, _ in out] == [source for source, _ in batch]
+    keys = [result.example for _, result in out]
+    assert keys == ["f.json:1", "img", "f.json:3", "4", "f.json:5"]
+    inference = [result.inference for _, result in out]
+    assert inference[0]["key"] == "f.json:1" and "image_bytes" in inference[0]
+    assert inference[1]["key"] == "img" and len(inference[1]["embeddings"]) == sm.LATENT_DIM
+    assert inference[2]["key"] == "f.json:3"
+    assert "instance 4, input 'embeddings': expected 100 values, got 1" == inference[3].message
+    assert "unknown input" in inference[4].message and "embedding" in inference[4].message
+
+
+def test_handler_signature_name_applies_to_every_instance():
+    from serving.beam_io import Source
+
+    handler = batch_predict.SavedModelHandler(sm.saved_model("vaegan", 1), "image_bytes")
+    model = handler.load_model()
+    out = handler.run_inference([(Source("f", 1), {"embeddings": [0.0] * sm.LATENT_DIM})], model)
+    assert "unknown input" in out[0][1].inference.message
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_cli_refusals(tmp_path, monkeypatch):
+    model_dir = sm.saved_model("vaegan", 1)
+    good = tmp_path / "in.json"
+    good.write_text(sm.embedding_lines(1)[0] + "\n")
+    monkeypatch.setenv("GENART_HOME", str(tmp_path / "home"))
+    sm.build_registry(str(tmp_path / "home"), {"vae": ("vaegan", [1])})
+    out = str(tmp_path / "out")
+    cases = {
+        "no input file matches": ["--input-paths", f"{good},{tmp_path}/missing-*.json", "--output-path", out,
+                                  "--model-dir", model_dir],
+        "is a directory": ["--input-paths", str(tmp_path), "--output-path", out, "--model-dir", model_dir],
+        "no model named 'nope'": ["--input-paths", str(good), "--output-path", out, "--model", "nope"],
+        "has no version 7": ["--input-paths", str(good), "--output-path", out, "--model", "vae", "--version", "7"],
+        "no SavedModel there": ["--input-paths", str(good), "--output-path", out, "--model-dir", str(tmp_path)],
+        "no such signature": ["--input-paths", str(good), "--output-path", out, "--model-dir", model_dir,
+                              "--signature-name", "a_to_b"],
+    }
+    for message, args in cases.items():
+        code, _, stderr = run_main(args)
+        assert code == 2 and message in stderr, (message, stderr)
+    os.makedirs(out)
+    (tmp_path / "out" / "prediction.results-00000-of-00001").write_text("")
+    code, _, stderr = run_main(["--input-paths", str(good), "--output-path", out, "--model-dir", model_dir])
+    assert code == 2 and "already holds predictions" in stderr
+    for args in (["--input-paths", str(good), "--output-path", out, "--model-dir", model_dir, "--version", "1"],
+                 ["--input-paths", str(good), "--output-path", out],
+                 ["--input-paths", str(good), "--output-path", out, "--model-dir", model_dir, "--data-format", "csv"]):
+        with pytest.raises(SystemExit) as exit_info, contextlib.redirect_stderr(io.StringIO()):
+            batch_predict.main(args)
+        assert exit_info.value.code == 2
+
+
+def test_python_m_entry_point_with_beam_options(tmp_path):
+    """The real command, two DirectRunner worker threads, batches of 4: all good -> empty errors file, summary."""
+    lines = sm.embedding_lines(10)
+    (tmp_path / "in.json").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "serving.batch_predict", "--input_paths", str(tmp_path / "in.json"),
+         "--output_path", str(out), "--model_dir", sm.saved_model("vaegan", 2), "--batch_size", "4",
+         "--runner", "DirectRunner", "--direct_num_workers", "2", "--direct_running_mode", "multi_threading"],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "10 instances read, 10 predicted, 0 failed" in proc.stdout
+    outputs = read_outputs(str(out))
+    assert outputs["errors_files"] == ["prediction.errors_stats-00000-of-00001"] and outputs["errors"] == []
+    assert sorted(row["key"] for row in outputs["results"]) == sorted(str(i) for i in range(10))

@@ -1,0 +1,250 @@
+"""CycleGAN (Zhu et al. 2017) with the reference implementation's training recipe, as a `GenerativeModel`.
+
+Owns the model (two ResNet generators G_ab: A → B and G_ba: B → A, two PatchGAN discriminators D_a, D_b), its
+losses (LSGAN adversarial, cycle consistency λ·L1, identity 0.5λ·L1), one `train_step` (= one update of both
+generators, then of both discriminators), the history pool of generated images each discriminator learns from
+(`HistoryPool`, TF ops only) and the learning-rate schedule (`ConstantThenLinearDecay`). Data: unpaired domains in
+`DATA/A/` and `DATA/B/` (the layout `python -m preprocess` writes for `trainA/ trainB/ [testA/ testB/]`).
+The shared loop, checkpoints and export are not here: they only see the `GenerativeModel` contract.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from preprocess import storage
+from preprocess.records import make_dataset, read_manifest, split_files
+from trainer import losses
+from trainer.base import IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid
+from trainer.networks import build
+
+DOMAINS = ("A", "B")
+FIXED_IMAGES_PER_DOMAIN = 4   # images per domain in the sample grids
+SWAP_PROBABILITY = 0.5        # once the pool is full: chance of answering with a stored image
+
+
+class HistoryPool(tf.Module):
+    """The last `size` generated images, so a discriminator also sees older generator outputs (Shrivastava et al.).
+
+    `query(images)` follows the reference `ImagePool`: while the pool is filling, each image is stored and returned
+    as is; once full, each image is, with probability 0.5, swapped with a randomly chosen stored image (the stored
+    one is returned, the new one takes its slot), else returned as is. Within one batch the swapped slots are
+    distinct (drawn without replacement) while the batch is no larger than the pool.
+
+    State lives in two variables (`images` [size, H, W, 3] and `count`), updated with TF ops only, so a query runs
+    inside a `tf.function` and `strategy.run` without host round trips. Create the pool under the strategy's
+    scope: the variables are `ON_READ` with `ONLY_FIRST_REPLICA` aggregation, i.e. every replica keeps its own
+    pool of its own images (as one reference process would), and checkpoints save (and restore into every replica)
+    the first replica's pool. `size` 0 disables the pool.
+    """
+
+    def __init__(self, size: int, image_shape, name: str | None = None):
+        super().__init__(name=name)
+        self.size = int(size)
+        if self.size < 0:
+            raise ValueError(f"--pool-size must be >= 0, got {size}")
+        if not self.size:
+            return
+        per_replica = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
+                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.images = tf.Variable(tf.zeros([self.size, *image_shape], tf.float32), name="images", **per_replica)
+        self.count = tf.Variable(0, dtype=tf.int32, name="count", **per_replica)
+
+    def query(self, images: tf.Tensor) -> tf.Tensor:
+        """A batch of the same shape: new images while filling, then each one with p=0.5 a stored older one."""
+        images = tf.convert_to_tensor(images, tf.float32)
+        if not self.size:
+            return images
+        batch = tf.shape(images)[0]
+        count = self.count.read_value()
+        stored = self.images.read_value()
+
+        # Filling: the first `n_fill` images go to the free slots and come back unchanged.
+        n_fill = tf.minimum(batch, self.size - count)
+        stored = tf.tensor_scatter_nd_update(stored, (count + tf.range(n_fill))[:, None], images[:n_fill])
+
+        # Full: each remaining image is swapped, with p=0.5, with the image in a random (distinct) slot.
+        rest = images[n_fill:]
+        n_rest = batch - n_fill
+        slots = tf.gather(tf.random.shuffle(tf.range(self.size)), tf.range(n_rest) % self.size)
+        swap = (tf.random.uniform([n_rest]) < SWAP_PROBABILITY)[:, None, None, None]
+        old = tf.gather(stored, slots)
+        stored = tf.tensor_scatter_nd_update(stored, slots[:, None], tf.where(swap, rest, old))
+
+        self.images.assign(stored)
+        self.count.assign(count + n_fill)
+        answer = tf.concat([images[:n_fill], tf.where(swap, old, rest)], axis=0)
+        return tf.ensure_shape(answer, images.shape)
+
+
+@keras.saving.register_keras_serializable(package="genart")
+class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """`learning_rate` until `decay_start` (default: half of `max_steps`), then linearly down to 0 at `max_steps`.
+
+    Evaluated at the optimizer's `iterations` (one per step), which the checkpoint holds, so a resumed job
+    continues on the same curve.
+    """
+
+    def __init__(self, learning_rate: float, max_steps: int, decay_start: int | None = None):
+        self.learning_rate = float(learning_rate)
+        self.max_steps = int(max_steps)
+        self.decay_start = self.max_steps // 2 if decay_start is None else int(decay_start)
+
+    def __call__(self, step):
+        decay_steps = float(max(self.max_steps - self.decay_start, 1))
+        remaining = (float(self.max_steps) - tf.cast(step, tf.float32)) / decay_steps
+        return self.learning_rate * tf.clip_by_value(remaining, 0.0, 1.0)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "max_steps": self.max_steps, "decay_start": self.decay_start}
+
+
+class Model(GenerativeModel):
+    """CycleGAN: G_ab, G_ba, D_a, D_b, two Adam optimizers (generators, discriminators) and two history pools."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, name=kwargs.pop("name", "cyclegan"), **kwargs)
+        self.discriminator_loss, self.generator_loss = losses.get_gan_losses("lsgan")
+        self.schedule = ConstantThenLinearDecay(config.learning_rate, config.max_steps)
+
+    # ---------------------------------------------------------------- data
+
+    def _domain_dir(self, data_dir: str, domain: str) -> str:
+        return storage.join(data_dir, domain)
+
+    def _domain_files(self, data_dir: str, domain: str, split: str) -> list[str]:
+        files = split_files(self._domain_dir(data_dir, domain), split)
+        if not files and split == "train":
+            raise ValueError(f"no {split} TFRecords in {self._domain_dir(data_dir, domain)}: CycleGAN data is "
+                             f"{data_dir}/A and {data_dir}/B, as `python -m preprocess` writes for an input "
+                             "folder holding trainA/ and trainB/")
+        return files
+
+    def _center_crop(self, data_dir: str, domain: str) -> bool:
+        manifest = read_manifest(self._domain_dir(data_dir, domain))
+        return bool(manifest.get("center_crop", self.config.center_crop))
+
+    def make_train_dataset(self, data_dir: str, global_batch_size: int) -> tf.data.Dataset:
+        """Infinite batches `(a, b)`: independent shuffles of the two domains (the data is unpaired)."""
+        def domain_dataset(domain: str, seed: int) -> tf.data.Dataset:
+            return make_dataset(self._domain_files(data_dir, domain, "train"), self.config.image_size,
+                                self._center_crop(data_dir, domain), global_batch_size, training=True, seed=seed)
+
+        seed = self.config.seed
+        return tf.data.Dataset.zip((domain_dataset("A", seed), domain_dataset("B", seed + 1)))
+
+    def fixed_batch(self, data_dir: str):
+        """`(a, b)`: the first few center-cropped val (else train) images of each domain."""
+        def first_images(domain: str) -> tf.Tensor:
+            files = self._domain_files(data_dir, domain, "val") or self._domain_files(data_dir, domain, "train")
+            ds = make_dataset(files, self.config.image_size, True, FIXED_IMAGES_PER_DOMAIN, training=False,
+                              drop_remainder=False)
+            return next(iter(ds))
+
+        return first_images("A"), first_images("B")
+
+    # ---------------------------------------------------------------- training
+
+    def build_for_training(self) -> None:
+        cfg = self.config
+        size = cfg.image_size
+        generator = dict(image_size=size, base_filters=cfg.base_filters, n_blocks=cfg.resolved_n_blocks)
+        discriminator = dict(image_size=size, base_filters=cfg.base_filters)
+        self.g_ab = build("resnet_generator", **generator)
+        self.g_ba = build("resnet_generator", **generator)
+        self.d_a = build("patchgan_discriminator", **discriminator)
+        self.d_b = build("patchgan_discriminator", **discriminator)
+        self.g_optimizer = keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="g_optimizer")
+        self.d_optimizer = keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="d_optimizer")
+        self.g_optimizer.build(self._generator_variables())
+        self.d_optimizer.build(self._discriminator_variables())
+        self.pool_a = HistoryPool(cfg.pool_size, [size, size, 3], name="pool_a")  # fake A images, for D_a
+        self.pool_b = HistoryPool(cfg.pool_size, [size, size, 3], name="pool_b")  # fake B images, for D_b
+
+    def _generator_variables(self) -> list:
+        return self.g_ab.trainable_variables + self.g_ba.trainable_variables
+
+    def _discriminator_variables(self) -> list:
+        return self.d_a.trainable_variables + self.d_b.trainable_variables
+
+    @staticmethod
+    def _average(per_example: tf.Tensor) -> tf.Tensor:
+        return tf.nn.compute_average_loss(per_example)
+
+    def train_step(self, batch) -> dict:
+        """Generators first (the discriminators fixed), then both discriminators on real vs pooled fake images."""
+        real_a, real_b = batch
+        cfg = self.config
+        with tf.GradientTape() as tape:
+            fake_b = self.g_ab(real_a, training=True)
+            fake_a = self.g_ba(real_b, training=True)
+            adversarial = (self.generator_loss(self.d_b(fake_b, training=True))
+                           + self.generator_loss(self.d_a(fake_a, training=True)))
+            cycle = (losses.l1(self.g_ba(fake_b, training=True), real_a)
+                     + losses.l1(self.g_ab(fake_a, training=True), real_b))
+            total = adversarial + cfg.cycle_weight * cycle
+            if cfg.identity_weight:
+                identity = (losses.l1(self.g_ab(real_b, training=True), real_b)
+                            + losses.l1(self.g_ba(real_a, training=True), real_a))
+                total += cfg.identity_weight * cfg.cycle_weight * identity
+            else:
+                identity = tf.zeros_like(cycle)
+            g_loss = self._average(total)
+        g_variables = self._generator_variables()
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_variables), g_variables))
+
+        pooled_a = self.pool_a.query(tf.stop_gradient(fake_a))
+        pooled_b = self.pool_b.query(tf.stop_gradient(fake_b))
+        with tf.GradientTape() as tape:
+            d_a = self.discriminator_loss(self.d_a(real_a, training=True), self.d_a(pooled_a, training=True))
+            d_b = self.discriminator_loss(self.d_b(real_b, training=True), self.d_b(pooled_b, training=True))
+            d_loss = self._average(d_a + d_b)
+        d_variables = self._discriminator_variables()
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_variables), d_variables))
+
+        return {
+            "g_loss": g_loss,
+            "g_adversarial": self._average(adversarial),
+            "cycle": self._average(cycle),
+            "identity": self._average(identity),
+            "d_loss": d_loss,
+            "d_a": self._average(d_a),
+            "d_b": self._average(d_b),
+        }
+
+    def checkpoint_items(self) -> dict:
+        return {
+            "g_ab": self.g_ab, "g_ba": self.g_ba, "d_a": self.d_a, "d_b": self.d_b,
+            "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
+            "pool_a": self.pool_a, "pool_b": self.pool_b,
+        }
+
+    def learning_rates(self, step: int) -> dict[str, float]:
+        rate = float(self.schedule(step))
+        return {"generators": rate, "discriminators": rate}
+
+    # ---------------------------------------------------------------- summaries and export
+
+    def translate(self, images: tf.Tensor, direction: str = "a_to_b") -> tf.Tensor:
+        """Inference: `direction` "a_to_b" (G_ab) or "b_to_a" (G_ba) on float images in [-1, 1]."""
+        generator = {"a_to_b": self.g_ab, "b_to_a": self.g_ba}[direction]
+        return generator(images, training=False)
+
+    def sample_grids(self, fixed) -> dict[str, tf.Tensor]:
+        """One row per fixed image: real → translated → translated back ("a_to_b_to_a", "b_to_a_to_b")."""
+        a, b = fixed
+        return {"a_to_b_to_a": self._cycle_grid(a, "a_to_b", "b_to_a"),
+                "b_to_a_to_b": self._cycle_grid(b, "b_to_a", "a_to_b")}
+
+    def _cycle_grid(self, real: tf.Tensor, forward: str, backward: str) -> tf.Tensor:
+        translated = self.translate(real, forward)
+        reconstructed = self.translate(translated, backward)
+        rows = tf.stack([real, translated, reconstructed], axis=1)  # [N, 3, H, W, 3]
+        return make_grid(tf.reshape(rows, [-1, *real.shape[1:]]), columns=3)
+
+    def export_spec(self) -> tuple[str, dict[str, SignatureSpec]]:
+        def direction(network) -> SignatureSpec:
+            return SignatureSpec(input=IMAGE_BYTES, output=IMAGE_BYTES,
+                                 fn=lambda images: network(images, training=False), networks=[network])
+
+        return "a_to_b", {"a_to_b": direction(self.g_ab), "b_to_a": direction(self.g_ba)}

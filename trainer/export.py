@@ -1,0 +1,224 @@
+"""The SavedModel of a job (INTERFACE.md section 3): signatures built from `export_spec()`, written atomically.
+
+Owns:
+- turning a model's `export_spec()` into serving signatures, generically (no model-specific code): an `embeddings`
+  input is float32 [-1, latent_dim]; an `image_bytes` input is a batch of encoded images decoded in-graph, one by
+  one, with the shared `preprocess.records.decode_and_preprocess` (the trainer's center-crop function); an
+  `image_bytes` output is PNG; every signature also takes a string `key` [-1] and returns it unchanged;
+- what is saved: a bare `tf.Module` that tracks only the networks' variables, each once. The Keras models are
+  used from the signature functions' closures, never stored as attributes: a `tf.Module` holding Keras 3 models
+  loads in TF2 but not in the TF1 session loader of TF Serving and `saved_model_cli run` (keras-team/keras#20095);
+- writing `<job_dir>/export/` so that it is complete or absent: a temp dir renamed into place (local), or a local
+  SavedModel uploaded with `saved_model.pb` last (gs://, which has no rename);
+- `python -m trainer.export --job-dir J`: rebuild the model from `J/config.json`, restore the latest checkpoint
+  of `J/checkpoints/`, export.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+
+import tensorflow as tf
+
+from preprocess import storage
+from preprocess.records import decode_and_preprocess, to_uint8
+from trainer.base import EMBEDDINGS, IMAGE_BYTES, GenerativeModel, SignatureSpec, model_class
+from trainer.config import TrainConfig
+
+EXPORT_DIR = "export"
+CHECKPOINT_DIR = "checkpoints"
+CONFIG_FILE = "config.json"
+SAVED_MODEL_PB = "saved_model.pb"  # written last to gs://: its presence marks a complete SavedModel
+KEY = "key"
+DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY  # "serving_default"
+
+
+class ServingModule(tf.Module):
+    """What the SavedModel stores: the networks' variables (deduplicated) and nothing else."""
+
+    def __init__(self, variables: list[tf.Variable]):
+        super().__init__(name="genart_export")
+        self.weights = list(variables)
+
+
+# ---------------------------------------------------------------- signatures
+
+
+def _tf_variable(variable):
+    """The `tf.Variable` behind a Keras 3 variable (or the variable itself)."""
+    return variable if isinstance(variable, tf.Variable) else variable.value
+
+
+def network_variables(specs: dict[str, SignatureSpec]) -> list[tf.Variable]:
+    """Every variable of every signature's networks, each once, in a stable order."""
+    seen, out = set(), []
+    for spec in specs.values():
+        for network in spec.networks:
+            for variable in network.variables:
+                tf_var = _tf_variable(variable)
+                if id(tf_var) not in seen:
+                    seen.add(id(tf_var))
+                    out.append(tf_var)
+    return out
+
+
+def _input_spec(kind: str, latent_dim: int) -> tf.TensorSpec:
+    if kind == EMBEDDINGS:
+        return tf.TensorSpec([None, latent_dim], tf.float32, name=EMBEDDINGS)
+    if kind == IMAGE_BYTES:
+        return tf.TensorSpec([None], tf.string, name=IMAGE_BYTES)
+    raise ValueError(f"unknown signature input kind {kind!r} (expected {EMBEDDINGS!r} or {IMAGE_BYTES!r})")
+
+
+def decode_images(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
+    """string [N] (JPEG/PNG/GIF/BMP) -> float32 [N, image_size, image_size, 3] in [-1, 1], as the trainer sees them."""
+    return tf.map_fn(lambda one: decode_and_preprocess(one, image_size), image_bytes,
+                     fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
+
+
+def encode_png(images: tf.Tensor) -> tf.Tensor:
+    """float [N, H, W, 3] in [-1, 1] -> string [N] of PNG files."""
+    return tf.map_fn(tf.io.encode_png, to_uint8(images), fn_output_signature=tf.TensorSpec([], tf.string))
+
+
+def _to_model_input(kind: str, value: tf.Tensor, config: TrainConfig) -> tf.Tensor:
+    return decode_images(value, config.image_size) if kind == IMAGE_BYTES else value
+
+
+def _to_output(kind: str, value: tf.Tensor, config: TrainConfig) -> tf.Tensor:
+    if kind == IMAGE_BYTES:
+        return encode_png(value)
+    if kind == EMBEDDINGS:
+        return tf.ensure_shape(tf.cast(value, tf.float32), [None, config.latent_dim])
+    raise ValueError(f"unknown signature output kind {kind!r} (expected {EMBEDDINGS!r} or {IMAGE_BYTES!r})")
+
+
+def signature_function(spec: SignatureSpec, config: TrainConfig):
+    """The concrete function of one signature: {spec.input, key} -> {spec.output, key}, N in, N out."""
+    input_name = spec.input
+
+    def serve(inputs, key):
+        tf.debugging.assert_equal(
+            tf.shape(key)[0], tf.shape(inputs)[0],
+            message=f"'{input_name}' and '{KEY}' must have the same number of instances")
+        outputs = spec.fn(_to_model_input(spec.input, inputs, config))
+        return {spec.output: _to_output(spec.output, outputs, config), KEY: tf.identity(key)}
+
+    traced = tf.function(serve, input_signature=[_input_spec(spec.input, config.latent_dim),
+                                                 tf.TensorSpec([None], tf.string, name=KEY)],
+                         jit_compile=False)  # never XLA: string and image ops
+    return traced.get_concrete_function()
+
+
+def build_signatures(model: GenerativeModel) -> tuple[ServingModule, dict]:
+    """(the module to save, {signature name: concrete function}) including `serving_default`."""
+    default, specs = model.export_spec()
+    if default not in specs:
+        raise ValueError(f"export_spec() names {default!r} as serving_default but defines only {sorted(specs)}")
+    if DEFAULT_SIGNATURE in specs:
+        raise ValueError(f"export_spec() must not define {DEFAULT_SIGNATURE!r} itself; it names the default")
+    signatures = {name: signature_function(spec, model.config) for name, spec in specs.items()}
+    signatures[DEFAULT_SIGNATURE] = signatures[default]
+    return ServingModule(network_variables(specs)), signatures
+
+
+# ---------------------------------------------------------------- writing export/
+
+
+def _save(model: GenerativeModel, local_dir: str) -> None:
+    module, signatures = build_signatures(model)
+    tf.saved_model.save(module, local_dir, signatures=signatures)
+
+
+def _upload_marker_last(local_dir: str, target: str) -> None:
+    """Copy a local SavedModel to gs:// with `saved_model.pb` last, so a reader never sees a partial export."""
+    if storage.exists(storage.join(target, SAVED_MODEL_PB)):
+        storage.remove(storage.join(target, SAVED_MODEL_PB))  # the old export stops counting as complete first
+    storage.rmtree(target)
+    for rel in sorted(storage.walk_files(local_dir), key=lambda rel: rel == SAVED_MODEL_PB):
+        storage.upload_file(os.path.join(local_dir, rel), storage.join(target, rel))
+
+
+def export_model(model: GenerativeModel, job_dir: str) -> str:
+    """Write the model's SavedModel to `<job_dir>/export/` (replacing any previous one); return that path."""
+    target = storage.join(job_dir, EXPORT_DIR)
+    if storage.is_gcs(job_dir):
+        staging = storage.local_staging_dir("genart-export-")
+        try:
+            _save(model, staging)
+            _upload_marker_last(staging, target)
+        finally:
+            storage.rmtree(staging)
+        return target
+    os.makedirs(job_dir, exist_ok=True)
+    staging = os.path.join(job_dir, f".{EXPORT_DIR}-tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        _save(model, staging)
+        storage.replace_dir(staging, target)
+    finally:
+        storage.rmtree(staging)  # gone after a successful rename; removes a half-written one otherwise
+    return target
+
+
+# ---------------------------------------------------------------- python -m trainer.export
+
+
+def load_job_config(job_dir: str) -> TrainConfig:
+    path = storage.join(job_dir, CONFIG_FILE)
+    if not storage.exists(path):
+        raise FileNotFoundError(f"{path} not found: is {job_dir} a genart job dir?")
+    return TrainConfig.from_dict(storage.read_json(path))
+
+
+def restore_latest_checkpoint(model: GenerativeModel, checkpoint_dir: str) -> str:
+    """Restore the newest checkpoint of a local `checkpoint_dir` into the built model; return its path.
+
+    The loop's checkpoint also holds its `step`, which export does not need (hence `expect_partial`); every
+    network and optimizer of the model must be found in it.
+    """
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    if not latest:
+        raise FileNotFoundError(f"no checkpoint in {checkpoint_dir}: train the job first")
+    checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
+    checkpoint.restore(latest).expect_partial().assert_existing_objects_matched()
+    return latest
+
+
+def export_job(job_dir: str) -> str:
+    """Rebuild the job's model from its config, restore its latest checkpoint and export it."""
+    config = load_job_config(job_dir)
+    model = model_class(config.model)(config)
+    model.build_for_training()
+    checkpoint_dir = storage.join(job_dir, CHECKPOINT_DIR)
+    if storage.is_gcs(job_dir):  # TF's own gs:// file system knows nothing of STORAGE_EMULATOR_HOST
+        local = storage.local_staging_dir("genart-checkpoints-")
+        try:
+            if storage.isdir(checkpoint_dir):
+                storage.copytree(checkpoint_dir, local)
+            restore_latest_checkpoint(model, local)
+        finally:
+            storage.rmtree(local)
+    else:
+        restore_latest_checkpoint(model, checkpoint_dir)
+    return export_model(model, job_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.export",
+        description="Export a job's latest checkpoint as a SavedModel in JOB_DIR/export/ (INTERFACE.md section 3).")
+    parser.add_argument("--job-dir", required=True, help="the job dir (local or gs://)")
+    args = parser.parse_args(argv)
+    try:
+        path = export_job(args.job_dir)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"exported {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

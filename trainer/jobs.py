@@ -1,0 +1,119 @@
+"""`job.json`: the state of one training job (INTERFACE.md section 2), read and written through `storage`.
+
+    {"name", "model", "state", "created", "started", "ended", "step", "max_steps", "data_dir", "args", "error"}
+    state: QUEUED -> PREPARING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED      times: RFC 3339 UTC
+
+Imports no TensorFlow, so shell helpers and the registry can use it cheaply. Also a tiny CLI for `run_training.sh`:
+    python -m trainer.jobs check-name NAME
+    python -m trainer.jobs set-state JOB_DIR STATE [--model M] [--data-dir D] [--error MSG]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+
+from preprocess import storage
+from preprocess.naming import validate_name
+
+JOB_FILE = "job.json"
+QUEUED, PREPARING, RUNNING = "QUEUED", "PREPARING", "RUNNING"
+SUCCEEDED, FAILED, CANCELLED = "SUCCEEDED", "FAILED", "CANCELLED"
+STATES = (QUEUED, PREPARING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
+FIELDS = ("name", "model", "state", "created", "started", "ended", "step", "max_steps", "data_dir", "args", "error")
+
+
+def now() -> str:
+    """The current time as RFC 3339 UTC, e.g. 2024-05-01T12:00:00Z."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def job_name(job_dir: str) -> str:
+    """The job's name: the last component of its directory, validated like every user-chosen name."""
+    return validate_name(str(job_dir).rstrip("/").replace("\\", "/").rsplit("/", 1)[-1], "job name")
+
+
+def job_file(job_dir: str) -> str:
+    return storage.join(job_dir, JOB_FILE)
+
+
+def read(job_dir: str) -> dict | None:
+    """The job's record, or None when the job has none yet."""
+    path = job_file(job_dir)
+    return storage.read_json(path) if storage.exists(path) else None
+
+
+def new_record(job_dir: str, model: str = "", data_dir: str = "", max_steps: int | None = None,
+               args: list[str] | None = None) -> dict:
+    return {"name": job_name(job_dir), "model": model, "state": QUEUED, "created": now(), "started": None,
+            "ended": None, "step": 0, "max_steps": max_steps, "data_dir": data_dir, "args": list(args or []),
+            "error": None}
+
+
+class Job:
+    """The job.json of one job dir, kept current: `update(...)` changes fields and writes the whole file."""
+
+    def __init__(self, job_dir: str, record: dict, writable: bool = True):
+        self.job_dir, self.record, self.writable = job_dir, record, writable
+
+    @classmethod
+    def open(cls, job_dir: str, writable: bool = True, **fields) -> "Job":
+        """Load the job's record (or start a QUEUED one) and apply `fields` that are not None."""
+        record = read(job_dir) or new_record(job_dir)
+        record = {name: record.get(name) for name in FIELDS}  # exactly the contract's fields
+        job = cls(job_dir, record, writable)
+        job.update(**{k: v for k, v in fields.items() if v is not None})
+        return job
+
+    def update(self, **fields) -> None:
+        unknown = set(fields) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown job.json field(s): {', '.join(sorted(unknown))}")
+        if "state" in fields and fields["state"] not in STATES:
+            raise ValueError(f"unknown job state {fields['state']!r}")
+        self.record.update(fields)
+        if self.writable:
+            storage.write_json(job_file(self.job_dir), self.record)
+
+    def set_state(self, state: str, **fields) -> None:
+        """Move to `state`, stamping `started` (RUNNING) or `ended` (final states)."""
+        if state == RUNNING:
+            fields.setdefault("started", now())
+            fields.setdefault("ended", None)
+            fields.setdefault("error", None)
+        elif state in FINAL_STATES:
+            fields.setdefault("ended", now())
+        self.update(state=state, **fields)
+
+    @property
+    def state(self) -> str:
+        return self.record["state"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.jobs", description="job.json helpers")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check-name", help="exit 2 with a message unless NAME is a valid job name")
+    check.add_argument("name")
+    state = commands.add_parser("set-state", help="create or update JOB_DIR/job.json with STATE")
+    state.add_argument("job_dir")
+    state.add_argument("state", choices=STATES)
+    state.add_argument("--model")
+    state.add_argument("--data-dir")
+    state.add_argument("--error")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check-name":
+            validate_name(args.name, "job name")
+        else:
+            job = Job.open(args.job_dir, model=args.model, data_dir=args.data_dir)
+            job.set_state(args.state, **({"error": args.error} if args.error else {}))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

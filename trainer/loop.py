@@ -1,0 +1,335 @@
+"""The training loop shared by every model: it talks to a `GenerativeModel` only through `trainer/base.py`.
+
+Owns: the distributed step (`strategy.run(model.train_step)`, losses SUM-reduced over replicas; XLA only on GPU),
+checkpoints (`tf.train.Checkpoint(step, **model.checkpoint_items())` in `checkpoints/`, every
+`checkpoint_every_steps`, at the end, and on SIGINT/SIGTERM), resume, TensorBoard summaries in `logs/`, sample
+grids in `samples/step_NNNNNNN.png`, the progress line, `job.json` states, and the export at the end.
+
+Resume, exactly what is restored:
+- networks, optimizers (slots and iteration counts), the step, the model's fixed sample noise: from the checkpoint;
+- the model's training randomness: models draw it statelessly from (seed, step, replica), so it continues
+  exactly where it stopped;
+- the data position: not restored. The input pipeline's shuffle and crop seeds are re-derived from (seed, resumed
+  step), so a resumed run reads a fresh, reproducible order instead of replaying the start of the stream. (An
+  infinitely repeated, shuffled stream of random crops has no useful position; restoring the tf.data iterator
+  would put the shuffle buffer into every checkpoint.)
+Steps done after the last checkpoint of a killed run are done again, from that checkpoint.
+
+A non-finite loss stops the job (FAILED, the error names the step); that state is never saved, so the last
+checkpoint is the last good one. With several workers every stop decision (max steps, non-finite loss, a signal
+on any worker) is taken from all-reduced values, so all workers stop at the same step.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from preprocess import storage
+from trainer import distribute, jobs
+from trainer.base import GenerativeModel, model_class
+from trainer.config import TrainConfig
+from trainer.jobdir import CHECKPOINTS, LOGS, SAMPLES, JobDir
+from trainer.progress import Progress
+
+CHECKPOINTS_TO_KEEP = 3
+SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass
+class TrainResult:
+    state: str
+    step: int
+    model: GenerativeModel
+    exit_code: int = 0
+    first_step_seconds: float | None = None       # tracing + the first step of this run
+    images_per_second: float | None = None        # this run, after its first step, everything included
+    metrics: dict[int, dict[str, float]] = dataclasses.field(default_factory=dict)  # step -> validation metrics
+    export_dir: str | None = None
+
+
+class StopSignals:
+    """SIGINT/SIGTERM ask the loop to stop after the current step (a second SIGINT interrupts at once)."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous = {}
+
+    def install(self) -> "StopSignals":
+        for signum in SIGNAL_EXIT_CODES:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def data_seed(seed: int, step: int) -> int:
+    """The global TF seed for the input pipeline of a run that starts at `step`."""
+    return (seed * 1_000_003 + step) % (2 ** 31 - 1)
+
+
+def compose_grids(grids: dict[str, tf.Tensor], gap: int = 4) -> tf.Tensor:
+    """Named uint8 grids stacked vertically (left-aligned, black gaps) into one image for samples/."""
+    width = max(int(g.shape[1]) for g in grids.values())
+    parts = []
+    for grid in grids.values():
+        parts.append(tf.pad(grid, [[0, gap], [0, width - int(grid.shape[1])], [0, 0]]))
+    return tf.concat(parts, axis=0)[:-gap] if gap else tf.concat(parts, axis=0)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, args=(), stream=None):
+        self.config = config
+        # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
+        self.strategy = distribute.make_strategy(config.strategy)
+        self.chief = distribute.is_chief(self.strategy)
+        self.job = jobs.Job.open(config.job_dir, writable=self.chief, model=config.model,
+                                 data_dir=config.data_dir, max_steps=config.max_steps, args=list(args))
+        self.job.update(state=jobs.PREPARING, ended=None, error=None)
+        self.dirs = JobDir(config.job_dir, self.chief)
+        self.progress = Progress(config.max_steps, config.batch_size, config.summary_every_steps, stream)
+        self.signals = StopSignals()
+        self.last_saved: int | None = None
+
+    # ---------------------------------------------------------------- set-up
+
+    def prepare(self) -> None:
+        config, strategy = self.config, self.strategy
+        replicas = strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise ValueError(f"--batch-size {config.batch_size} must be divisible by the {replicas} replicas")
+        if self.chief:
+            storage.write_text(storage.join(config.job_dir, "config.json"), config.to_json())
+        self.data_dir = self.dirs.stage_data(config.data_dir)
+        keras.utils.set_random_seed(config.seed)  # identical initial weights for identical configs
+        with strategy.scope():
+            self.model = model_class(config.model)(config)
+            self.model.build_for_training()
+            self.step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.checkpoint = tf.train.Checkpoint(step=self.step_var, **self.model.checkpoint_items())
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.dirs.local(CHECKPOINTS),
+                                                  max_to_keep=CHECKPOINTS_TO_KEEP)
+        self.step = self._restore()
+        tf.random.set_seed(data_seed(config.seed, self.step))
+        dataset = self.model.make_train_dataset(self.data_dir, config.batch_size)
+        self.iterator = iter(strategy.experimental_distribute_dataset(dataset))
+        self.step_fn = self._make_step_fn()
+        self.fixed = self.model.fixed_batch(self.data_dir) if self.chief else None
+        self.writer = (tf.summary.create_file_writer(self.dirs.local(LOGS)) if self.chief
+                       else tf.summary.create_noop_writer())
+
+    def _restore(self) -> int:
+        latest = tf.train.latest_checkpoint(self.dirs.restore_dir())
+        if not latest:
+            return 0
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        step = int(self.step_var.numpy())
+        self.last_saved = step
+        self.progress.message(f"resumed from {latest} at step {step}")
+        return step
+
+    def _make_step_fn(self):
+        """A tf.function running one step on every replica; returns [losses..., stop votes], all-reduced."""
+        strategy, model = self.strategy, self.model
+        use_jit = distribute.use_jit(self.config.extra.get("jit_compile"))
+        train_step = tf.function(model.train_step, jit_compile=True) if use_jit else model.train_step
+
+        def replica_step(batch, stop_vote):
+            losses = train_step(batch)
+            self.loss_names = list(losses)  # known once traced
+            return tf.stack([tf.cast(losses[name], tf.float32) for name in self.loss_names] + [stop_vote])
+
+        @tf.function
+        def step_fn(iterator, stop_vote):
+            packed = strategy.run(replica_step, args=(next(iterator), stop_vote))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, packed, axis=None)
+
+        return step_fn
+
+    # ---------------------------------------------------------------- the loop
+
+    def run(self) -> TrainResult:
+        config = self.config
+        result = TrainResult(state=jobs.RUNNING, step=self.step, model=self.model)
+        self.job.set_state(jobs.RUNNING, step=self.step)
+        self.progress.message(f"training {config.model} on {distribute.worker_description(self.strategy)}, "
+                              f"step {self.step} -> {config.max_steps}, job dir {config.job_dir}")
+        if self.step == 0:
+            self._write_samples(0, result)
+        run_started = time.perf_counter()
+        interval = _Interval(self.step, run_started, config.batch_size)
+        while self.step < config.max_steps:
+            started = time.perf_counter()
+            vote = 1.0 if self.signals.received is not None else 0.0
+            values = self.step_fn(self.iterator, tf.constant(vote)).numpy()
+            self.step += 1
+            losses = {name: float(v) for name, v in zip(self.loss_names, values[:-1])}
+            now = time.perf_counter()
+            first_step = result.first_step_seconds is None
+            if first_step:  # tracing: timed on its own, left out of every rate
+                result.first_step_seconds = now - run_started
+                interval.restart_clock(self.step, now)
+            else:
+                result.images_per_second = interval.run_images_per_second(self.step, now)
+            if not all(math.isfinite(v) for v in losses.values()):
+                raise NonFiniteLoss(self._non_finite_message(losses))
+            self.progress.update(self.step, losses, None if first_step else now - started)
+            interval.add(losses)
+            if self.step % config.summary_every_steps == 0:
+                self._write_scalars(interval.flush(self.step, now))
+            if self.step % config.sample_every_steps == 0:
+                self._write_samples(self.step, result)
+            if values[-1] > 0:  # some worker got SIGINT/SIGTERM: save and stop, all at this step
+                return self._cancel(result)
+            if self.step % config.checkpoint_every_steps == 0:
+                self.save()
+        self.save()
+        self.progress.close_line()
+        result.step = self.step
+        result.export_dir = self._export()
+        self.job.set_state(jobs.SUCCEEDED, step=self.step)
+        self.dirs.push()
+        result.state = jobs.SUCCEEDED
+        self.progress.message(f"finished at step {self.step}" +
+                              (f"; SavedModel in {result.export_dir}" if result.export_dir else ""))
+        return result
+
+    def _non_finite_message(self, losses: dict[str, float]) -> str:
+        bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not math.isfinite(v))
+        kept = (f"the last good checkpoint is step {self.last_saved}" if self.last_saved is not None
+                else "no checkpoint was saved")
+        return f"non-finite loss at step {self.step} ({bad}); training stopped, {kept}"
+
+    def _cancel(self, result: TrainResult) -> TrainResult:
+        self.save()
+        name = signal.Signals(self.signals.received).name if self.signals.received else "a signal on another worker"
+        self.job.set_state(jobs.CANCELLED, step=self.step, error=f"cancelled by {name} at step {self.step}")
+        self.dirs.push()
+        self.progress.message(f"cancelled by {name}: checkpoint saved at step {self.step}")
+        result.state, result.step = jobs.CANCELLED, self.step
+        result.exit_code = SIGNAL_EXIT_CODES.get(self.signals.received, 130)
+        return result
+
+    # ---------------------------------------------------------------- outputs
+
+    def save(self) -> None:
+        """Checkpoint the current step (once), then sync the job dir up when it is remote."""
+        if self.last_saved == self.step:
+            return
+        self.step_var.assign(self.step)
+        path = self.manager.save(checkpoint_number=self.step)
+        self.last_saved = self.step
+        self.writer.flush()
+        if self.chief:
+            self.job.update(step=self.step)
+            self.dirs.push()
+            self.progress.message(f"checkpoint {path}")
+
+    def _write_scalars(self, scalars: dict[str, float]) -> None:
+        if not self.chief:
+            return
+        rates = self.model.learning_rates(self.step)
+        with self.writer.as_default(step=self.step):
+            for name, value in scalars.items():
+                tf.summary.scalar(name, value)
+            for name, value in rates.items():
+                tf.summary.scalar(f"learning_rate/{name}", value)
+        self.job.update(step=self.step)
+
+    def _write_samples(self, step: int, result: TrainResult) -> None:
+        if not self.chief:
+            return
+        grids = self.model.sample_grids(self.fixed)
+        metrics = self.model.validation_metrics(self.fixed)
+        result.metrics[step] = metrics
+        with self.writer.as_default(step=step):
+            for name, grid in grids.items():
+                tf.summary.image(name, grid[None], max_outputs=1)
+            for name, value in metrics.items():
+                tf.summary.scalar(f"eval/{name}", value)
+        png = tf.io.encode_png(compose_grids(grids)).numpy()
+        storage.write_bytes(f"{self.dirs.local(SAMPLES)}/step_{step:07d}.png", png)
+
+    def _export(self) -> str | None:
+        """Write the SavedModel (every worker, as TF asks; non-chiefs into their throwaway dir)."""
+        try:
+            from trainer import export
+        except ModuleNotFoundError as err:
+            if err.name != "trainer.export":
+                raise
+            self.progress.message("trainer/export.py is not available: the SavedModel export was skipped")
+            return None
+        target = self.config.job_dir if self.chief else self.dirs.root
+        try:
+            return export.export_model(self.model, target)
+        except Exception as err:
+            raise RuntimeError(f"training finished at step {self.step} but the export failed: {err}") from err
+
+
+class _Interval:
+    """Loss means and step rate between two summaries (and the images/s of the whole run)."""
+
+    def __init__(self, step: int, now: float, batch_size: int):
+        self.batch_size = batch_size
+        self.sums: dict[str, float] = {}
+        self.count = 0
+        self.restart_clock(step, now)
+
+    def restart_clock(self, step: int, now: float) -> None:
+        self.start_step, self.started = step, now
+        self.run_start_step, self.run_started = step, now
+
+    def run_images_per_second(self, step: int, now: float) -> float:
+        return (step - self.run_start_step) * self.batch_size / max(now - self.run_started, 1e-9)
+
+    def add(self, losses: dict[str, float]) -> None:
+        for name, value in losses.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.count += 1
+
+    def flush(self, step: int, now: float) -> dict[str, float]:
+        scalars = {f"loss/{name}": total / self.count for name, total in self.sums.items()}
+        if step > self.start_step:
+            rate = (step - self.start_step) / max(now - self.started, 1e-9)
+            scalars.update(steps_per_second=rate, images_per_second=rate * self.batch_size)
+        self.sums, self.count, self.start_step, self.started = {}, 0, step, now
+        return scalars
+
+
+def train(config: TrainConfig, args=(), stream=None) -> TrainResult:
+    """Run (or resume) one training job to the end; job.json says how it ended.
+
+    Raises on failure after marking the job FAILED (or CANCELLED for a KeyboardInterrupt).
+    """
+    trainer = Trainer(config, args, stream)
+    trainer.signals.install()
+    try:
+        trainer.prepare()
+        return trainer.run()
+    except KeyboardInterrupt:
+        trainer.job.set_state(jobs.CANCELLED, error="interrupted before a checkpoint could be saved")
+        raise
+    except BaseException as err:
+        trainer.progress.close_line()
+        trainer.job.set_state(jobs.FAILED, error=str(err) or type(err).__name__)
+        trainer.dirs.push()
+        raise
+    finally:
+        trainer.signals.restore()
+        trainer.dirs.cleanup()

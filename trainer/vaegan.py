@@ -1,0 +1,214 @@
+"""The VAE-GAN of Larsen et al. 2016, "Autoencoding beyond pixels using a learned similarity metric".
+
+Owns the model's networks (`trainer/networks/dcgan.py`), its losses, its one `train_step`, its data and sample
+grids, and its export signatures. Everything else (strategy, checkpoints, summaries, job.json) is the shared loop's.
+
+Losses, per example (reduced with `tf.nn.compute_average_loss` over the GLOBAL batch, so gradients are right
+under tf.distribute, where the loop SUM-reduces them over replicas):
+- `kl`: KL(q(z|x) || N(0, I)), summed over latent dimensions;
+- `feature_recon`: the learned similarity: mean squared difference between the discriminator's intermediate
+  features of x and of its reconstruction Dec(z), z ~ q(z|x) (reparameterised);
+- non-saturating GAN losses on real images, reconstructions and prior samples Dec(z_p), z_p ~ N(0, I).
+Updates (one each per step, Adam(learning_rate, beta1), no loss-threshold gating):
+- encoder:       feature_recon + kl_weight * kl          (the feature-space ELBO, per feature)
+- decoder:       recon_weight * feature_recon + GAN generator loss on reconstructions and samples  (gamma)
+- discriminator: GAN discriminator loss (real vs. reconstructions and samples)
+`kl_weight` defaults to 1 / (number of feature elements), which makes the encoder loss the Gaussian ELBO in
+feature space divided by its size; `recon_weight` is Larsen's gamma. Both can be set in the config's `extra`.
+
+Randomness in `train_step` is stateless, seeded by (config.seed, step, replica), so a resumed run draws exactly
+the noise the uninterrupted run would have drawn, and no RNG state needs checkpointing.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+import keras
+from preprocess.records import make_dataset, split_files
+from trainer import losses, networks
+from trainer.base import EMBEDDINGS, IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid
+from trainer.config import TrainConfig
+
+SAMPLE_GRID_SIZE = 64      # prior samples in the 'samples' grid (8 x 8)
+RECONSTRUCTION_COUNT = 16  # val images in the 'reconstructions' grid (rows of originals, rows of reconstructions)
+GRID_COLUMNS = 8
+
+
+def interleave_rows(originals: tf.Tensor, reconstructions: tf.Tensor, columns: int) -> tf.Tensor:
+    """[N, H, W, 3] x 2 -> a row of `columns` originals, the row of their reconstructions, the next row, ...
+
+    Only whole rows are kept (all N when N < columns, as one short row each).
+    """
+    n = int(originals.shape[0])
+    columns = min(columns, n)
+    n -= n % columns
+    image_shape = list(originals.shape[1:])
+    rows = tf.stack([tf.reshape(originals[:n], [-1, columns, *image_shape]),
+                     tf.reshape(reconstructions[:n], [-1, columns, *image_shape])], axis=1)
+    return tf.reshape(rows, [-1, *image_shape])
+
+
+def standardize(real_features: tf.Tensor, other_features: tf.Tensor):
+    """Both feature maps divided by the per-channel standard deviation of the real ones (no gradient through it).
+
+    The learned similarity is a unit-variance Gaussian in feature space: without this, its weight against the KL
+    term would follow whatever scale the discriminator's features happen to have (Larsen et al. get the same
+    from BatchNorm in the discriminator).
+    """
+    _, variance = tf.nn.moments(real_features, axes=list(range(len(real_features.shape) - 1)))
+    scale = tf.stop_gradient(tf.sqrt(variance + 1e-6))
+    return real_features / scale, other_features / scale
+
+
+class Model(GenerativeModel):
+    def __init__(self, config: TrainConfig, **kwargs):
+        super().__init__(config, name="vaegan", **kwargs)
+        size, z, width = config.image_size, config.latent_dim, config.base_filters
+        self.encoder = networks.build("dcgan_encoder", image_size=size, latent_dim=z, base_filters=width)
+        self.decoder = networks.build("dcgan_decoder", image_size=size, latent_dim=z, base_filters=width)
+        self.discriminator = networks.build("dcgan_discriminator", image_size=size, base_filters=width,
+                                            feature_stage=config.extra.get("feature_stage"))
+        feature_size = int(np.prod(self.discriminator.outputs[1].shape[1:]))
+        self.kl_weight = float(config.extra.get("kl_weight", 1.0 / feature_size))
+        self.recon_weight = float(config.extra.get("recon_weight", 1.0))
+        adam = dict(learning_rate=config.learning_rate, beta_1=config.beta1)
+        self.encoder_optimizer = keras.optimizers.Adam(name="encoder_adam", **adam)
+        self.decoder_optimizer = keras.optimizers.Adam(name="decoder_adam", **adam)
+        self.discriminator_optimizer = keras.optimizers.Adam(name="discriminator_adam", **adam)
+        noise = np.random.default_rng(config.seed).standard_normal([SAMPLE_GRID_SIZE, z]).astype(np.float32)
+        self.sample_noise = self.add_weight(shape=noise.shape, initializer=keras.initializers.Constant(noise),
+                                            trainable=False, name="sample_noise")
+
+    # ---------------------------------------------------------------- data
+
+    def make_train_dataset(self, data_dir: str, global_batch_size: int) -> tf.data.Dataset:
+        files = split_files(data_dir, "train")
+        if not files:
+            raise FileNotFoundError(f"no train-*.tfrecord shards in {data_dir} (run `python -m preprocess` first)")
+        # seed=None: the op seeds follow the global seed, which the loop sets per (seed, resumed step).
+        return make_dataset(files, self.config.image_size, self.config.center_crop, global_batch_size,
+                            training=True, seed=None)
+
+    def fixed_batch(self, data_dir: str) -> tf.Tensor:
+        """The first RECONSTRUCTION_COUNT val images (train images when there is no val split), center-cropped."""
+        for split in ("val", "train"):
+            files = split_files(data_dir, split)
+            if files:
+                dataset = make_dataset(files, self.config.image_size, True, RECONSTRUCTION_COUNT,
+                                       training=False, drop_remainder=False)
+                for images in dataset.take(1):
+                    return images
+        raise FileNotFoundError(f"no images in {data_dir} to draw sample grids from")
+
+    # ---------------------------------------------------------------- the model
+
+    def encode(self, images, training: bool = False):
+        """(mean, log_variance) of q(z | images)."""
+        return self.encoder(images, training=training)
+
+    def decode(self, latents, training: bool = False):
+        return self.decoder(latents, training=training)
+
+    def encode_mean(self, images):
+        """Deterministic embedding of images: the posterior mean (the `image_bytes` signature)."""
+        mean, _ = self.encode(images, training=False)
+        return mean
+
+    def call(self, images, training: bool = False):
+        """Reconstruction through the posterior mean (what `model(images)` means for an autoencoder)."""
+        mean, _ = self.encode(images, training=training)
+        return self.decode(mean, training=training)
+
+    # ---------------------------------------------------------------- training
+
+    def build_for_training(self) -> None:
+        for optimizer, network in self._optimized_networks():
+            optimizer.build(network.trainable_variables)
+
+    def _optimized_networks(self):
+        return ((self.encoder_optimizer, self.encoder), (self.decoder_optimizer, self.decoder),
+                (self.discriminator_optimizer, self.discriminator))
+
+    def checkpoint_items(self) -> dict:
+        return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.discriminator,
+                "encoder_optimizer": self.encoder_optimizer, "decoder_optimizer": self.decoder_optimizer,
+                "discriminator_optimizer": self.discriminator_optimizer, "sample_noise": self.sample_noise}
+
+    def learning_rates(self, step: int) -> dict[str, float]:
+        return {name: float(self.config.learning_rate) for name in ("encoder", "decoder", "discriminator")}
+
+    def _step_seeds(self):
+        """Two independent stateless seeds for this step on this replica."""
+        seed = tf.stack([tf.constant(self.config.seed, tf.int64),
+                         tf.cast(self.encoder_optimizer.iterations, tf.int64)])
+        replica = tf.distribute.get_replica_context()
+        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
+        seed = tf.random.experimental.stateless_fold_in(seed, replica_id)
+        return tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+
+    def train_step(self, images) -> dict:
+        """One step: encoder, decoder and discriminator each updated once on this replica's share of the batch."""
+        if isinstance(images, (tuple, list)):  # keras.Model.fit passes (x,) tuples
+            images = images[0]
+        batch = tf.shape(images)[0]
+        noise_seed, prior_seed = self._step_seeds()
+        latent_shape = tf.stack([batch, self.config.latent_dim])
+        eps = tf.random.stateless_normal(latent_shape, seed=noise_seed)
+        prior_latents = tf.random.stateless_normal(latent_shape, seed=prior_seed)
+
+        def average(per_example):
+            return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
+
+        with tf.GradientTape(persistent=True) as tape:
+            mean, log_variance = self.encode(images, training=True)
+            latents = mean + tf.exp(0.5 * log_variance) * eps
+            reconstructions, prior_images = tf.split(
+                self.decode(tf.concat([latents, prior_latents], 0), training=True), 2)
+            logits, features = self.discriminator(tf.concat([images, reconstructions, prior_images], 0),
+                                                  training=True)
+            real_logits, recon_logits, prior_logits = tf.split(logits, 3)
+            real_features, recon_features, _ = tf.split(features, 3)
+
+            kl = losses.kl_divergence(mean, log_variance)
+            feature_recon = losses.l2(*standardize(tf.stop_gradient(real_features), recon_features))
+            d_loss, g_loss = losses.get_gan_losses("non_saturating")
+            generator_gan = 0.5 * (g_loss(recon_logits) + g_loss(prior_logits))
+            discriminator_gan = 0.5 * (d_loss(real_logits, recon_logits) + d_loss(real_logits, prior_logits))
+            network_losses = {
+                "encoder": average(feature_recon + self.kl_weight * kl),
+                "decoder": average(self.recon_weight * feature_recon + generator_gan),
+                "discriminator": average(discriminator_gan),
+            }
+        for (optimizer, network), loss in zip(self._optimized_networks(), network_losses.values()):
+            variables = network.trainable_variables
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        del tape
+        return {**network_losses, "kl": average(kl), "feature_recon": average(feature_recon),
+                "gan_generator": average(generator_gan)}
+
+    # ---------------------------------------------------------------- summaries
+
+    def reconstruct(self, images):
+        return self(images, training=False)
+
+    def sample_grids(self, fixed) -> dict[str, tf.Tensor]:
+        samples = self.decode(tf.convert_to_tensor(self.sample_noise), training=False)
+        reconstructions = self.reconstruct(fixed)
+        return {"samples": make_grid(samples, GRID_COLUMNS),
+                "reconstructions": make_grid(interleave_rows(fixed, reconstructions, GRID_COLUMNS),
+                                              min(GRID_COLUMNS, int(fixed.shape[0])))}
+
+    def validation_metrics(self, fixed) -> dict[str, float]:
+        """Pixel-space mean squared reconstruction error of the fixed val batch (images in [-1, 1])."""
+        return {"val_reconstruction_mse": float(tf.reduce_mean(tf.square(self.reconstruct(fixed) - fixed)))}
+
+    # ---------------------------------------------------------------- export
+
+    def export_spec(self) -> tuple[str, dict[str, SignatureSpec]]:
+        return EMBEDDINGS, {
+            EMBEDDINGS: SignatureSpec(input=EMBEDDINGS, output=IMAGE_BYTES,
+                                      fn=lambda z: self.decode(z, training=False), networks=[self.decoder]),
+            IMAGE_BYTES: SignatureSpec(input=IMAGE_BYTES, output=EMBEDDINGS, fn=self.encode_mean,
+                                       networks=[self.encoder]),
+        }
