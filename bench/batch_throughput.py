@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
 """Instances/s of `python -m serving.batch_predict` against a plain one-at-a-time loop, on the same instances.
 
-    .venv/bin/python bench/batch_throughput.py [--instances 2000] [--batch-size 64] [--model-dir EXPORT]
-                                               [--modes in_memory,multi_threading,multi_processing]
+    .venv/bin/python bench/batch_throughput.py [--instances 2000] [--batch-size 64] [--models tiny,dcgan]
+                                               [--model-dir EXPORT] [--modes in_memory,multi_threading,...]
 
-Writes `--instances` embeddings lines (`{"embeddings": [100 floats], "key": ...}`) into 3 JSON-lines files, then
-times, each turning every instance into a PNG written as one JSON line with `{"b64"}`:
+Writes `--instances` embeddings lines (`{"embeddings": [100 floats], "key": ...}`) into 3 JSON-lines files. For
+each model it then times, every instance becoming a PNG written as one JSON line with `{"b64"}`:
 - the plain loop: read the lines, `json.loads`, call the SavedModel's `embeddings` signature with one instance,
-  base64 the PNG, write a JSON line — no validation, no batching;
-- the pipeline (`serving.batch_predict.main`, DirectRunner): once with 1 worker (Beam's default `in_memory` mode),
-  then with `--direct_num_workers 2` in each other `--direct_running_mode` asked for.
-Every time is wall clock of the whole thing: the loop includes loading the model, the pipeline includes Beam's
-start-up, model loading per worker and writing both output files. The model is the DCGAN-sized VAE-GAN-like export
-of `tests/serving_models.py` (dense + 4 transposed convolutions to 64x64, PNG-encoded), unless `--model-dir`.
-Numbers are whatever the machine gives while other work runs on it: run twice if the load is noisy.
+  base64 the PNG, write a JSON line (no validation, no batching), model loading included;
+- the pipeline (`serving.batch_predict.main`, DirectRunner): with 1 worker (Beam's default `in_memory` mode), then
+  with `--direct_num_workers 2` in each other `--direct_running_mode` asked for. Each time is the wall clock of
+  the whole job: building the pipeline, starting workers, loading the model in each, validating every instance,
+  writing both output files.
+Both sides run in one warm process: TensorFlow and Beam are imported and one 10-instance pipeline has run before
+any timing (the cold start of that first run is printed too), as `python -m` pays those imports either way.
+Models: `tiny` (the 8x8 test decoder: per-call overhead dominates, as with any small model) and `dcgan` (a
+DCGAN-sized decoder to 64x64: dense + 4 transposed convolutions, compute-bound on CPU), both from
+`tests/serving_models.py`; or `--model-dir` for a real export. Numbers are whatever the machine gives while
+other work runs on it (the load average is printed): run it twice if the load is noisy.
 """
 from __future__ import annotations
 
@@ -38,25 +42,26 @@ LATENT_DIM = 100
 FILES = 3
 
 
-def write_instances(directory: str, count: int, latent_dim: int) -> list[str]:
+def write_instances(directory: str, count: int) -> str:
+    """`count` embeddings lines spread over FILES files in `directory`; returns their wildcard."""
+    os.makedirs(directory, exist_ok=True)
     rng = np.random.default_rng(0)
-    paths = [os.path.join(directory, f"part-{i}.json") for i in range(FILES)]
-    handles = [open(path, "w") for path in paths]
+    handles = [open(os.path.join(directory, f"part-{i}.json"), "w") for i in range(FILES)]
     for i in range(count):
-        vector = [round(float(x), 6) for x in rng.normal(size=latent_dim)]
+        vector = [round(float(x), 6) for x in rng.normal(size=LATENT_DIM)]
         handles[i % FILES].write(json.dumps({"embeddings": vector, "key": str(i)}) + "\n")
     for handle in handles:
         handle.close()
-    return paths
+    return os.path.join(directory, "part-*.json")
 
 
-def plain_loop(model_dir: str, paths: list[str], out_path: str) -> int:
+def plain_loop(model_dir: str, pattern: str, out_path: str) -> int:
     import tensorflow as tf
 
     signature = tf.saved_model.load(model_dir).signatures["embeddings"]
     done = 0
     with open(out_path, "w") as out:
-        for path in paths:
+        for path in sorted(glob.glob(pattern)):
             with open(path) as f:
                 for line in f:
                     instance = json.loads(line)
@@ -69,7 +74,8 @@ def plain_loop(model_dir: str, paths: list[str], out_path: str) -> int:
     return done
 
 
-def pipeline(model_dir: str, pattern: str, out_dir: str, batch_size: int, beam_args: list[str]) -> str:
+def pipeline(model_dir: str, pattern: str, out_dir: str, batch_size: int, beam_args: list[str]) -> int:
+    """Run batch prediction; return the number of result lines written."""
     from serving import batch_predict
 
     stdout, stderr = io.StringIO(), io.StringIO()
@@ -78,53 +84,67 @@ def pipeline(model_dir: str, pattern: str, out_dir: str, batch_size: int, beam_a
                                    "--batch-size", str(batch_size), *beam_args])
     if code != 0:
         raise SystemExit(f"batch_predict failed ({code}):\n{stderr.getvalue()[-3000:]}")
-    return stdout.getvalue().splitlines()[0]
+    return sum(1 for path in glob.glob(os.path.join(out_dir, "prediction.results-*")) for line in open(path)
+               if line.strip())
 
 
-def count_lines(pattern: str) -> int:
-    return sum(1 for path in glob.glob(pattern) for line in open(path) if line.strip())
+def timed(fn, *args) -> tuple[float, int]:
+    start = time.monotonic()
+    count = fn(*args)
+    return time.monotonic() - start, count
+
+
+def report(label: str, count: int, seconds: float, baseline: float | None = None) -> float:
+    rate = count / seconds
+    versus = f"  ({rate / baseline:.2f}x the loop)" if baseline else ""
+    print(f"  {label:52s}{count:6d} in {seconds:6.1f} s = {rate:7.1f} instances/s{versus}", flush=True)
+    return rate
+
+
+def bench_model(name: str, model_dir: str, pattern: str, work: str, args) -> None:
+    print(f"model {name} ({model_dir}); load average {os.getloadavg()[0]:.1f}", flush=True)
+    seconds, done = timed(plain_loop, model_dir, pattern, os.path.join(work, f"loop-{name}.json"))
+    assert done == args.instances, done
+    loop_rate = report("plain loop, one instance per call", done, seconds)
+    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        workers = 1 if mode == "in_memory" else 2
+        beam_args = ["--direct_running_mode", mode, "--direct_num_workers", str(workers)]
+        seconds, written = timed(pipeline, model_dir, pattern, os.path.join(work, f"out-{name}-{mode}"),
+                                 args.batch_size, beam_args)
+        assert written == args.instances, written
+        report(f"pipeline, {mode}, {workers} worker{'s' * (workers > 1)}, batch {args.batch_size}", written, seconds,
+               loop_rate)
+        if mode == "in_memory":  # how much of that is the per-job cost: the same job on 10 instances
+            fixed, _ = timed(pipeline, model_dir, os.path.join(work, "warm-up", "part-*.json"),
+                             os.path.join(work, f"out-{name}-fixed"), args.batch_size, beam_args)
+            print(f"    of which per-job cost (a 10-instance job): {fixed:.1f} s; beyond it "
+                  f"{(written - 10) / max(seconds - fixed, 1e-9):.1f} instances/s", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--instances", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--model-dir", help="a VAE-GAN export (default: the DCGAN-sized test model)")
+    parser.add_argument("--models", default="tiny,dcgan", help="test models to run: tiny, dcgan or both")
+    parser.add_argument("--model-dir", help="a VAE-GAN export to run instead of the test models")
     parser.add_argument("--modes", default="in_memory,multi_threading,multi_processing",
                         help="DirectRunner modes; in_memory runs 1 worker, the others --direct_num_workers 2")
     args = parser.parse_args()
 
+    from tests.serving_models import saved_model
+
     work = tempfile.mkdtemp(prefix="genart-batch-bench-")
     try:
-        model_dir = args.model_dir
-        if not model_dir:
-            from tests.serving_models import saved_model
-            model_dir = saved_model("vaegan", 1, dcgan=True)
-        os.makedirs(os.path.join(work, "in"))
-        paths = write_instances(os.path.join(work, "in"), args.instances, LATENT_DIM)
-        print(f"{args.instances} embeddings instances in {FILES} files; model {model_dir}; "
-              f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
-
-        start = time.monotonic()
-        done = plain_loop(model_dir, paths, os.path.join(work, "loop.json"))
-        loop_s = time.monotonic() - start
-        loop_rate = done / loop_s
-        print(f"plain loop, one instance per call:          {done} in {loop_s:6.1f} s = {loop_rate:7.1f} instances/s")
-
-        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-            workers = 1 if mode == "in_memory" else 2
-            out_dir = os.path.join(work, f"out-{mode}")
-            beam_args = ["--direct_running_mode", mode, "--direct_num_workers", str(workers)]
-            start = time.monotonic()
-            summary = pipeline(model_dir, os.path.join(work, "in", "part-*.json"), out_dir, args.batch_size,
-                               beam_args)
-            elapsed = time.monotonic() - start
-            written = count_lines(os.path.join(out_dir, "prediction.results-*"))
-            assert written == args.instances, (written, summary)
-            rate = written / elapsed
-            label = f"pipeline, {mode}, {workers} worker{'s' if workers > 1 else ''}, batch {args.batch_size}:"
-            print(f"{label:44s}{written} in {elapsed:6.1f} s = {rate:7.1f} instances/s  "
-                  f"({rate / loop_rate:.2f}x the loop)")
+        pattern = write_instances(os.path.join(work, "in"), args.instances)
+        print(f"{args.instances} embeddings instances in {FILES} files; {os.cpu_count()} CPUs", flush=True)
+        models = ({"export": args.model_dir} if args.model_dir else
+                  {name: saved_model("vaegan", 1, dcgan=name == "dcgan") for name in args.models.split(",")})
+        warm_up = write_instances(os.path.join(work, "warm-up"), 10)
+        seconds, _ = timed(pipeline, next(iter(models.values())), warm_up, os.path.join(work, "out-warm-up"),
+                           args.batch_size, [])
+        print(f"warm-up: first pipeline of this process (10 instances, Beam's lazy imports): {seconds:.1f} s")
+        for name, model_dir in models.items():
+            bench_model(name, model_dir, pattern, work, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -15,12 +15,13 @@ Owns:
       WHITE (the paper colour drawings on transparent backgrounds expect); 16/32-bit integer modes (I;16, I) are
       scaled from 0..65535; float mode F is taken as 0..1 (or 0..255 when it exceeds 1); CMYK, YCbCr, 1, L, P
       use PIL's conversion.
-- `StoredImageEncoder`: the crop/resize to what a record stores, through `preprocess.records`' shared TF
+- `StoredImageEncoder` (`encoder_for`: one per setting and process): the crop/resize to what a record stores, through `preprocess.records`' shared TF
   functions (`center_crop_resize` or `resize_shorter_side`), then PNG-encoded by TF, so the stored pixels are
   exactly the TF function's uint8 output. TensorFlow is imported only when an encoder is built.
 """
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 
@@ -160,3 +161,9 @@ class StoredImageEncoder:
     def __call__(self, rgb: np.ndarray) -> tuple[bytes, int, int]:
         png, height, width = self._encode(rgb)
         return png.numpy(), int(height), int(width)
+
+
+@functools.lru_cache(maxsize=8)
+def encoder_for(image_size: int, center_crop: bool) -> StoredImageEncoder:
+    """One traced encoder per setting and process (tracing a tf.function again for every run costs time)."""
+    return StoredImageEncoder(image_size, center_crop)

@@ -9,6 +9,7 @@ Parallelism: workers decode with PIL *and* run the TF resize + PNG encode, then 
 parent only writes bytes to the shards. Workers come from a `forkserver` whose process has imported this module
 (TensorFlow included) but never run a TF op, so each worker is a cheap fork that starts TF's runtime fresh — safe
 even when the calling process has already used TensorFlow (forking a process with a live TF runtime is not).
+As with any multiprocessing, a script that calls `run` with workers > 1 needs an `if __name__ == "__main__":` guard.
 """
 from __future__ import annotations
 
@@ -133,16 +134,17 @@ def shard_count(n_images: int, options: Options) -> int:
     return options.shards or max(1, math.ceil(n_images / IMAGES_PER_SHARD))
 
 
+def available_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def worker_count(n_images: int, options: Options) -> int:
     if options.workers:
         return max(1, min(options.workers, n_images))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cpus, n_images // MIN_IMAGES_PER_WORKER))
+    return max(1, min(available_cpus(), n_images // MIN_IMAGES_PER_WORKER))
 
 
 # ---------------------------------------------------------------- per-image work (in workers or in-process)
-
-_worker_encoder: images.StoredImageEncoder | None = None
 
 
 def encode_record(encoder: images.StoredImageEncoder, path: str, rel: str) -> tuple[bytes | None, str | None]:
@@ -156,29 +158,35 @@ def encode_record(encoder: images.StoredImageEncoder, path: str, rel: str) -> tu
         return None, f"unexpected error: {type(exc).__name__}: {exc}"
 
 
+_worker_settings: tuple[int, bool] | None = None  # (image_size, center_crop) of this worker process
+
+
 def _init_worker(image_size: int, center_crop: bool, threads: int) -> None:
-    global _worker_encoder
+    """Runs once in each fresh worker; must not raise (a pool re-creates workers whose initializer fails)."""
+    global _worker_settings
+    _worker_settings = (image_size, center_crop)
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-    _worker_encoder = images.StoredImageEncoder(image_size, center_crop)
+    try:  # workers share the CPUs: keep each one's TF thread pools small
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TF's runtime already started in this process: keep its pools
+        pass
 
 
 def _encode_in_worker(task: tuple[str, str]) -> tuple[bytes | None, str | None]:
-    return encode_record(_worker_encoder, *task)
+    return encode_record(images.encoder_for(*_worker_settings), *task)
 
 
 def encoded_records(tasks: list[tuple[str, str]], options: Options, workers: int):
     """(example, reason) for each (path, rel) task, in task order."""
     if workers == 1:
-        encoder = images.StoredImageEncoder(options.image_size, options.center_crop)
+        encoder = images.encoder_for(options.image_size, options.center_crop)
         yield from (encode_record(encoder, path, rel) for path, rel in tasks)
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
-    cpus = os.cpu_count() or 1
-    init_args = (options.image_size, options.center_crop, max(1, cpus // workers))
+    init_args = (options.image_size, options.center_crop, max(1, available_cpus() // workers))
     chunk = max(1, min(32, len(tasks) // (workers * 8)))
     with context.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
         yield from pool.imap(_encode_in_worker, tasks, chunksize=chunk)

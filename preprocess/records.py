@@ -49,7 +49,8 @@ def make_example(png_bytes: bytes, height: int, width: int, filename: str) -> by
         "image/width": _int(width),
         "image/filename": _bytes(filename.encode("utf-8")),
     })
-    return tf.train.Example(features=features).SerializeToString()
+    # deterministic: map entries in key order, so the same image gives the same bytes in every process
+    return tf.train.Example(features=features).SerializeToString(deterministic=True)
 
 
 def read_manifest(data_dir: str) -> dict:
@@ -119,8 +120,16 @@ def to_uint8(image: tf.Tensor) -> tf.Tensor:
 
 
 def decode_rgb(image_bytes: tf.Tensor) -> tf.Tensor:
-    """Encoded JPEG / PNG / GIF (first frame) / BMP -> uint8 [H, W, 3]."""
-    image = tf.io.decode_image(image_bytes, channels=3, dtype=tf.uint8, expand_animations=False)
+    """Encoded JPEG / PNG / GIF (first frame) / BMP -> uint8 [H, W, 3].
+
+    JPEGs use the accurate integer DCT (libjpeg's ISLOW, PIL's default): `tf.io.decode_image` would use the fast
+    DCT, up to ~9/255 away from the pixels preprocessing (PIL) stored for training.
+    """
+    image = tf.cond(
+        tf.io.is_jpeg(image_bytes),
+        lambda: tf.io.decode_jpeg(image_bytes, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(image_bytes, channels=3, dtype=tf.uint8, expand_animations=False),
+    )
     image.set_shape([None, None, 3])
     return image
 

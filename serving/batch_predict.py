@@ -117,9 +117,6 @@ class SavedModelHandler(ModelHandler):
         return [(source, PredictionResult(beam_io.instance_key(instance, source), outcome))
                 for (source, instance), outcome in zip(batch, outcomes)]
 
-    def get_num_bytes(self, batch: Sequence[tuple[Source, Any]]) -> int:
-        return sum(len(str(instance)) for _, instance in batch)  # an estimate; the default pickles every batch
-
     def get_metrics_namespace(self) -> str:
         return "genart.batch_predict.RunInference"
 

@@ -19,7 +19,7 @@ Loading (`load_model`, `LoadedModel`, `Signature`, `TensorInfo`, `metadata_proto
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -103,7 +103,7 @@ def parse_instance(signature: Signature, instance: Any, index: int) -> Instance:
         given = {signature.required[0]: instance}
     else:
         raise InvalidInput(f"{_where(index)}: expected an object with inputs {', '.join(signature.inputs)}, got "
-                           f"{V._json_type(instance)}")
+                           f"{V.json_type(instance)}")
     if signature.fills_key and KEY not in given:
         given[KEY] = str(index)
     out = {}
@@ -125,7 +125,7 @@ def prepare_instances(model: LoadedModel, instances: list, signature_name: str |
     affects the others. Indexes (for messages and filled keys) start at `first_index`. InvalidInput only for
     problems of the whole list (not a non-empty list; unknown signature_name; ambiguous inputs)."""
     if not isinstance(instances, list):
-        raise InvalidInput(f"'instances' must be a list, got {V._json_type(instances)}")
+        raise InvalidInput(f"'instances' must be a list, got {V.json_type(instances)}")
     if not instances:
         raise InvalidInput("No values in 'instances' array (empty instances)")
     signature = choose_signature(model, _names_of(instances), signature_name)
@@ -168,12 +168,14 @@ def run(signature: Signature, prepared: list[Instance],
 
 def run_isolated(signature: Signature, prepared: list[Instance],
                  runner: Callable[[Signature, dict], dict] | None = None) -> list[dict | InstanceError]:
-    """Like `run`, but if the graph rejects the batch, run the instances one by one so only the guilty fail."""
+    """Like `run`, but if the graph rejects the batch (InvalidInput), run the instances one by one so only the
+    guilty fail: each comes back as an InstanceError (a lone instance too; never raised). Other failures
+    (PredictionError: a genuine fault) are raised."""
     try:
         return run(signature, prepared, runner)
-    except InvalidInput:
+    except InvalidInput as err:
         if len(prepared) == 1:
-            raise
+            return [InstanceError(prepared[0].index, f"{_where(prepared[0].index)}: {err}")]
     results: list[dict | InstanceError] = []
     for instance in prepared:
         try:
@@ -193,7 +195,6 @@ class Request:
     batch: dict[str, np.ndarray]
     size: int
     columnar: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def parse_json_body(data: bytes | str) -> Any:
@@ -216,7 +217,7 @@ def parse_json_request(model: LoadedModel, body: Any) -> Request:
     """A TF Serving predict body (row `instances` or columnar `inputs`) -> Request; InvalidInput if anything is
     wrong (the message names the first bad instance and input)."""
     if not isinstance(body, dict):
-        raise InvalidInput(f"request body must be a JSON object, got {V._json_type(body)}")
+        raise InvalidInput(f"request body must be a JSON object, got {V.json_type(body)}")
     signature_name = body.get("signature_name")
     if signature_name is not None and not isinstance(signature_name, str):
         raise InvalidInput("'signature_name' must be a string")
@@ -251,7 +252,7 @@ def _parse_columnar(model: LoadedModel, inputs: Any, signature_name: str | None)
     for alias, column in inputs.items():
         if not isinstance(column, list):
             raise InvalidInput(f"input '{alias}': expected a list with one entry per instance, got "
-                               f"{V._json_type(column)}")
+                               f"{V.json_type(column)}")
         sizes[alias] = len(column)
     if len(set(sizes.values())) > 1:
         raise InvalidInput(f"inputs have different numbers of instances: "
@@ -290,7 +291,12 @@ def parse_tensor_request(model: LoadedModel, inputs: dict[str, np.ndarray], sign
     if missing:
         raise InvalidInput(f"input '{missing[0]}': missing (signature '{signature.name}' takes "
                            f"{', '.join(signature.inputs)})")
-    batch = {a: _check_tensor(signature, a, np.asarray(v)) for a, v in inputs.items()}
+    batch = {}
+    for alias, value in inputs.items():
+        try:
+            batch[alias] = _check_tensor(signature, alias, np.asarray(value))
+        except ValueError as err:
+            raise InvalidInput(f"input '{alias}': {err}") from None
     sizes = {a: v.shape[0] for a, v in batch.items() if signature.inputs[a].batched and v.ndim}
     if len(set(sizes.values())) > 1:
         raise InvalidInput(f"inputs have different batch sizes: {', '.join(f'{a}={n}' for a, n in sizes.items())}")
@@ -309,7 +315,7 @@ def _check_tensor(signature: Signature, alias: str, array: np.ndarray) -> np.nda
     if info.shape is not None:
         fixed = [(g, w) for g, w in zip(array.shape[1:], info.shape[1:]) if w is not None]
         if array.ndim != len(info.shape) or any(g != w for g, w in fixed):
-            raise InvalidInput(f"{where}: expected shape {V._shape_text(info.shape)}, got {list(array.shape)}")
+            raise InvalidInput(f"{where}: expected shape {V.shape_text(info.shape)}, got {list(array.shape)}")
     if kind == "string":
         if got.kind in "iuf" and alias == KEY:
             return np.array([V.decimal_string(x.item()).encode() for x in array.reshape(-1)],

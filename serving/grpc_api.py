@@ -72,7 +72,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             code = err.grpc_code
             _abort(context, err)
         finally:
-            self.metrics.record_request("grpc", name, signature_name, code, time.perf_counter() - started)
+            known = name if self.manager.has_model(name) else "-"  # no label series for made-up names
+            self.metrics.record_request("grpc", known, signature_name, code, time.perf_counter() - started)
 
     def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest, context):
         unsupported = [f for f in request.metadata_field if f != "signature_def"]

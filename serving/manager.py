@@ -64,7 +64,11 @@ def specs_from_config_file(path: str) -> list[ModelSpec]:
     config = registry.read_models_config(path)
     if config.WhichOneof("config") not in (None, "model_config_list"):
         raise registry.RegistryError(f"{path}: only model_config_list is supported")
-    return [ModelSpec.from_proto(entry) for entry in config.model_config_list.config]
+    specs = [ModelSpec.from_proto(entry) for entry in config.model_config_list.config]
+    for spec in specs:  # TF Serving wants absolute base paths; a relative one is taken relative to the file
+        if not storage.is_gcs(spec.base_path) and not os.path.isabs(spec.base_path) and not storage.is_gcs(path):
+            spec.base_path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), spec.base_path))
+    return specs
 
 
 @dataclass

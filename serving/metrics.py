@@ -1,7 +1,8 @@
 """Prometheus metrics of the server, in the text exposition format (no client library needed).
 
-- `genart_requests_total{protocol,model,signature,code}` — counter of predict/metadata/status requests;
-- `genart_request_latency_seconds{protocol,model,signature}` — histogram of request latency;
+- `genart_requests_total{protocol,model,signature,code}` — counter of predict requests (HTTP status or gRPC code;
+  model "-" for names the server does not know, so made-up names add no series);
+- `genart_request_latency_seconds{protocol,model,signature}` — histogram of predict latency;
 - `genart_batch_size{model,signature}` — histogram of instances per graph call (merged batches included);
 - `genart_model_version_state{model,version,state}` — 1 for each loaded or known version's state.
 """

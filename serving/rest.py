@@ -145,7 +145,8 @@ class RestApi:
             outcome["status"] = err.http_status
             raise HttpError(err.http_status, str(err)) from None
         finally:
-            self.metrics.record_request("rest", name, outcome["signature"] or "-", outcome["status"],
+            known = name if self.manager.has_model(name) else "-"  # no label series for made-up names
+            self.metrics.record_request("rest", known, outcome["signature"] or "-", outcome["status"],
                                         time.perf_counter() - started)
 
     def _predict(self, name: str, version: int | None, label: str | None, body: bytes, outcome: dict) -> bytes:

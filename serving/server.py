@@ -118,8 +118,11 @@ def build_manager(args: argparse.Namespace, on_change=None) -> ModelManager:
 
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP, and
+    # without it small keep-alive responses wait ~40 ms for the client's delayed ACK (Nagle)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)
@@ -163,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     stopping = threading.Event()
 
     def _stop(signum, frame):
-        log.info("received %s: shutting down", signal.Signals(signum).name)
+        if stopping.is_set():  # a second signal: stop waiting for open connections
+            log.warning("received %s again: forcing shutdown", signal.Signals(signum).name)
+            if rest is not None:
+                rest.force_exit = True
+            return
+        log.info("received %s: shutting down (finishing in-flight requests)", signal.Signals(signum).name)
         stopping.set()
         if rest is not None:
             rest.should_exit = True

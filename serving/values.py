@@ -120,21 +120,21 @@ def check_shape(shape: tuple[int, ...], expected: tuple | None) -> None:
     if expected is None:
         return
     if len(shape) != len(expected):
-        want = "a single value" if not expected else f"a list of shape {_shape_text(expected)}"
-        got = "a single value" if not shape else f"a list of shape {_shape_text(shape)}"
+        want = "a single value" if not expected else f"a list of shape {shape_text(expected)}"
+        got = "a single value" if not shape else f"a list of shape {shape_text(shape)}"
         raise ValueError(f"expected {want}, got {got}")
     for got, want in zip(shape, expected):
         if want is not None and got != want:
             if len(expected) == 1:
                 raise ValueError(f"expected {want} values, got {got}")
-            raise ValueError(f"expected shape {_shape_text(expected)}, got {_shape_text(shape)}")
+            raise ValueError(f"expected shape {shape_text(expected)}, got {shape_text(shape)}")
 
 
-def _shape_text(shape) -> str:
+def shape_text(shape) -> str:
     return "[" + ", ".join("?" if dim is None else str(dim) for dim in shape) + "]"
 
 
-def _json_type(value) -> str:
+def json_type(value) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -149,10 +149,10 @@ def _json_type(value) -> str:
 
 
 def _bad_leaf(leaf, expected: str) -> ValueError:
-    text = repr(leaf) if not isinstance(leaf, (dict, list)) else _json_type(leaf)
+    text = repr(leaf) if not isinstance(leaf, (dict, list)) else json_type(leaf)
     if isinstance(leaf, float) and not math.isfinite(leaf):
         return ValueError(f"non-finite value {leaf!r} ({expected} must be finite)")
-    return ValueError(f"{text} ({_json_type(leaf)}) is not {expected}")
+    return ValueError(f"{text} ({json_type(leaf)}) is not {expected}")
 
 
 def numeric_array(leaves: list, shape: tuple[int, ...], dtype: tf.DType) -> np.ndarray:

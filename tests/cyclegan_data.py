@@ -17,34 +17,33 @@ import tensorflow as tf
 
 from preprocess.records import MANIFEST, load_size_for, make_example, shard_name
 
-CHANNEL_ROTATION = (2, 0, 1)  # B[..., c] = A[..., CHANNEL_ROTATION[c]]
+BACKGROUND_A = (0.1, 0.15, 0.45)  # dark blue
+SHAPE_A = (0.95, 0.8, 0.2)        # yellow
+JITTER = 0.05                     # per-object colour noise
 
 
-def remap_a_to_b(images):
-    """The ground-truth A → B mapping (numpy or TF, any value range): rotate the channels."""
-    return np.asarray(images)[..., list(CHANNEL_ROTATION)]
+def remap_a_to_b(images: np.ndarray) -> np.ndarray:
+    """The ground-truth A → B mapping of uint8 images: the colour negative."""
+    return 255 - np.asarray(images, np.uint8)
 
 
-def _colour(rng: np.random.RandomState) -> np.ndarray:
-    """A domain-A colour in 0..1: three uniform values, sorted so that red ≥ green ≥ blue."""
-    return np.sort(rng.uniform(size=3))[::-1]
+def _colour(base, rng: np.random.RandomState) -> np.ndarray:
+    return np.clip(np.asarray(base) + rng.uniform(-JITTER, JITTER, size=3), 0.0, 1.0)
 
 
-def domain_a_images(count: int, image_size: int, rng: np.random.RandomState, blocks: int = 4) -> np.ndarray:
-    """uint8 [count, S, S, 3]: a `blocks` × `blocks` patchwork of random domain-A colours plus a disk.
-
-    Many colours per image keep every image's colour statistics close to the domain's: the generators' instance
-    normalisation removes each image's mean and contrast, so a flat image's absolute colours could not be learned.
-    """
+def domain_a_images(count: int, image_size: int, rng: np.random.RandomState) -> np.ndarray:
+    """uint8 [count, S, S, 3]: yellow rectangles and a disk, at random places and sizes, on dark blue."""
     s = image_size
-    cell = s // blocks
     yy, xx = np.mgrid[0:s, 0:s]
     out = np.empty([count, s, s, 3], np.float64)
     for i in range(count):
-        colours = np.stack([_colour(rng) for _ in range(blocks * blocks)]).reshape(blocks, blocks, 3)
-        image = np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
+        image = np.broadcast_to(_colour(BACKGROUND_A, rng), [s, s, 3]).copy()
+        for _ in range(2):
+            top, left = rng.randint(0, s // 2, size=2)
+            height, width = rng.randint(s // 6, s // 2, size=2)
+            image[top:top + height, left:left + width] = _colour(SHAPE_A, rng)
         cy, cx, radius = rng.randint(s // 4, 3 * s // 4), rng.randint(s // 4, 3 * s // 4), rng.randint(s // 8, s // 4)
-        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2] = _colour(rng)
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2] = _colour(SHAPE_A, rng)
         out[i] = image
     return np.round(out * 255).astype(np.uint8)
 

@@ -64,12 +64,13 @@ class VaeganLike(tf.Module):
                                        trainable=False)]
         self.dcgan = dcgan
 
-        @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="embeddings"), KEY_SPEC])
+        @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="embeddings"), KEY_SPEC],
+                     autograph=False)
         def generate(embeddings, key):
             _same_count(embeddings, key)
             return {"image_bytes": _encode(self._decoder(embeddings)), "key": tf.identity(key)}
 
-        @tf.function(input_signature=[IMAGES_SPEC, KEY_SPEC])
+        @tf.function(input_signature=[IMAGES_SPEC, KEY_SPEC], autograph=False)
         def encode(image_bytes, key):
             _same_count(image_bytes, key)
             flat = tf.reshape(_decode(image_bytes, self.size), [-1, pixels])
@@ -99,7 +100,7 @@ class CycleganLike(tf.Module):
         self.offset = tf.Variable(0.1 * (version - 1), trainable=False)
 
         def translate(op):
-            @tf.function(input_signature=[IMAGES_SPEC, KEY_SPEC])
+            @tf.function(input_signature=[IMAGES_SPEC, KEY_SPEC], autograph=False)
             def serve(image_bytes, key):
                 _same_count(image_bytes, key)
                 images = op(_decode(image_bytes, image_size))

@@ -170,11 +170,7 @@ def test_round_trip_and_reconstructions_are_closest_to_their_own_image(trained, 
         assert np.argmin(distances) == i, (name, distances)
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(
-    strict=True, reason="preprocess decodes JPEG with PIL (libjpeg ISLOW DCT); records.decode_rgb uses "
-                        "tf.io.decode_image, whose JPEG default is the IFAST DCT: up to ~9/255 apart. Fix: "
-                        "decode JPEG with tf.io.decode_jpeg(dct_method='INTEGER_ACCURATE') in records.decode_rgb "
-                        "(then remove this xfail)")) if name.endswith(".jpg") else name for name in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_train_serve_parity(trained, loaded, name):
     """The serving graph's preprocessed tensor of a file equals the trainer's center-crop tensor of that file."""
     model, _, tensors = trained
@@ -207,13 +203,25 @@ def copy_job_for_export(job_dir: str, target: str) -> str:
     return target
 
 
-def test_export_cli_restores_the_latest_checkpoint(trained, loaded, tmp_path):
+def test_export_cli_restores_the_latest_checkpoint_and_a_failed_export_keeps_the_old_one(
+        trained, loaded, tmp_path, monkeypatch):
     job_dir = copy_job_for_export(trained[1], str(tmp_path / "job"))
     assert export.main(["--job-dir", job_dir]) == 0
     restored = tf.saved_model.load(os.path.join(job_dir, "export"))
     z = np.random.RandomState(2).randn(2, LATENT_DIM).astype(np.float32)
     assert list(call(restored, "embeddings", embeddings=z, key=keys("a", "b"))["image_bytes"]) == \
         list(call(loaded, "embeddings", embeddings=z, key=keys("a", "b"))["image_bytes"])
+
+    before = storage.read_bytes(os.path.join(job_dir, "export", "saved_model.pb"))
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export.tf.saved_model, "save", crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export.export_model(trained[0], job_dir)
+    assert sorted(os.listdir(job_dir)) == ["checkpoints", "config.json", "export"]  # no half-written temp dir
+    assert storage.read_bytes(os.path.join(job_dir, "export", "saved_model.pb")) == before
 
 
 def test_export_cli_errors(tmp_path, trained, capsys):
@@ -222,21 +230,6 @@ def test_export_cli_errors(tmp_path, trained, capsys):
     storage.write_bytes(str(tmp_path / "config.json"), storage.read_bytes(os.path.join(trained[1], "config.json")))
     assert export.main(["--job-dir", str(tmp_path)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
-
-
-def test_failed_export_leaves_the_previous_export_whole(trained, tmp_path, monkeypatch):
-    model, job_dir = trained[0], str(tmp_path)
-    path = export.export_model(model, job_dir)
-    before = storage.read_bytes(os.path.join(path, "saved_model.pb"))
-
-    def crash(*args, **kwargs):
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(export.tf.saved_model, "save", crash)
-    with pytest.raises(RuntimeError, match="disk full"):
-        export.export_model(model, job_dir)
-    assert os.listdir(job_dir) == ["export"]  # no half-written temp dir
-    assert storage.read_bytes(os.path.join(path, "saved_model.pb")) == before
 
 
 def test_gcs_job_dir_export_and_cli_upload_saved_model_pb_last(trained, loaded, gcs_bucket, monkeypatch, tmp_path):

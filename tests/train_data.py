@@ -62,3 +62,74 @@ def write_image_folder(folder: str, count: int = 24, size: int = 40, seed: int =
         ext = "jpg" if i % 2 else "png"
         Image.fromarray(image).save(os.path.join(folder, f"blob_{i:03d}.{ext}"))
     return folder
+
+
+# ---------------------------------------------------------------- running the trainer in tests
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Models whose training the shared-loop tests run, with a writer of tiny data and tiny trainer flags.
+# (A new model adds itself here, e.g. "cyclegan": (cyclegan_data.write_unpaired_data, [...]).)
+MODELS = {
+    "vaegan": (write_records, ["--image-size", "32", "--base-filters", "8", "--batch-size", "8",
+                               "--latent-dim", "8"]),
+}
+TRAINED_MODELS = sorted(MODELS)
+
+
+def write_data(model: str, data_dir: str) -> str:
+    MODELS[model][0](str(data_dir))
+    return str(data_dir)
+
+
+def trainer_command(model: str, data_dir, job_dir, **flags) -> list[str]:
+    """`python -m trainer.task` with the model's tiny flags; `flags` as max_steps=10 -> --max-steps 10."""
+    import sys
+
+    command = [sys.executable, "-m", "trainer.task", "--model", model, "--data-dir", str(data_dir),
+               "--job-dir", str(job_dir), *MODELS[model][1]]
+    for name, value in flags.items():
+        command += [f"--{name.replace('_', '-')}", str(value)]
+    return command
+
+
+def read_job(job_dir) -> dict | None:
+    path = os.path.join(str(job_dir), "job.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def checkpoint_step(job_dir) -> int | None:
+    """The step of the job's latest checkpoint (from CheckpointManager's `checkpoint` index), or None."""
+    path = os.path.join(str(job_dir), "checkpoints", "checkpoint")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("model_checkpoint_path:"):
+                return int(line.split('"')[1].rsplit("-", 1)[1])
+    return None
+
+
+def optimizer_iterations(checkpoint_prefix: str) -> dict[str, int]:
+    """Every optimizer's iteration count saved in a checkpoint, by checkpoint key."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(checkpoint_prefix)
+    return {key: int(reader.get_tensor(key)) for key in reader.get_variable_to_shape_map()
+            if "_iterations/" in key}
+
+
+def wait_until(condition, timeout: float, proc=None, what: str = "condition") -> None:
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode} before {what}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

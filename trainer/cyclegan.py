@@ -26,16 +26,18 @@ SWAP_PROBABILITY = 0.5        # once the pool is full: chance of answering with 
 class HistoryPool(tf.Module):
     """The last `size` generated images, so a discriminator also sees older generator outputs (Shrivastava et al.).
 
-    `query(images)` follows the reference `ImagePool`: while the pool is filling, each image is stored and returned
-    as is; once full, each image is, with probability 0.5, swapped with a randomly chosen stored image (the stored
-    one is returned, the new one takes its slot), else returned as is. Within one batch the swapped slots are
-    distinct (drawn without replacement) while the batch is no larger than the pool.
+    `query(images, seed)` follows the reference `ImagePool`, image by image through the batch: while the pool is
+    filling, an image is stored and returned as is; once full, with probability 0.5 it takes the place of a random
+    stored image, which is returned instead, else it is returned as is. The slots drawn within one batch are
+    distinct (while the batch is no larger than the pool); a swap may return an image stored earlier in the same
+    batch, as the sequential reference would.
 
-    State lives in two variables (`images` [size, H, W, 3] and `count`), updated with TF ops only, so a query runs
-    inside a `tf.function` and `strategy.run` without host round trips. Create the pool under the strategy's
-    scope: the variables are `ON_READ` with `ONLY_FIRST_REPLICA` aggregation, i.e. every replica keeps its own
-    pool of its own images (as one reference process would), and checkpoints save (and restore into every replica)
-    the first replica's pool. `size` 0 disables the pool.
+    State: `images` [size, H, W, 3] and `count`, updated with TF ops and static shapes only (so the query also
+    compiles with XLA), randomness stateless from `seed` (so a resumed run draws what the uninterrupted one would
+    have). Create the pool under the strategy's scope: the variables are `ON_READ` with `ONLY_FIRST_REPLICA`
+    aggregation, i.e. every replica keeps its own pool of its own images (as one reference process would, with
+    no cross-device traffic), and a checkpoint saves the first replica's pool and restores it into every replica.
+    `size` 0 disables the pool.
     """
 
     def __init__(self, size: int, image_shape, name: str | None = None):
@@ -50,31 +52,35 @@ class HistoryPool(tf.Module):
         self.images = tf.Variable(tf.zeros([self.size, *image_shape], tf.float32), name="images", **per_replica)
         self.count = tf.Variable(0, dtype=tf.int32, name="count", **per_replica)
 
-    def query(self, images: tf.Tensor) -> tf.Tensor:
-        """A batch of the same shape: new images while filling, then each one with p=0.5 a stored older one."""
+    def query(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """A batch of the same shape: new images while filling, then each one with p=0.5 a stored older one.
+
+        `seed`: int [2], a stateless RNG seed (a different one for every call).
+        """
         images = tf.convert_to_tensor(images, tf.float32)
         if not self.size:
             return images
-        batch = tf.shape(images)[0]
+        slot_seed, coin_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        index = tf.range(tf.shape(images)[0])
         count = self.count.read_value()
-        stored = self.images.read_value()
+        scratch = self.size  # an extra row that absorbs the writes of images that store nothing
+        stored = tf.concat([self.images.read_value(), tf.zeros([1, *self.images.shape[1:]], tf.float32)], axis=0)
 
-        # Filling: the first `n_fill` images go to the free slots and come back unchanged.
-        n_fill = tf.minimum(batch, self.size - count)
-        stored = tf.tensor_scatter_nd_update(stored, (count + tf.range(n_fill))[:, None], images[:n_fill])
+        # Filling: image i takes slot count + i while that slot is free, and comes back unchanged.
+        filling = count + index < self.size
+        stored = tf.tensor_scatter_nd_update(stored, tf.where(filling, count + index, scratch)[:, None], images)
 
-        # Full: each remaining image is swapped, with p=0.5, with the image in a random (distinct) slot.
-        rest = images[n_fill:]
-        n_rest = batch - n_fill
-        slots = tf.gather(tf.random.shuffle(tf.range(self.size)), tf.range(n_rest) % self.size)
-        swap = (tf.random.uniform([n_rest]) < SWAP_PROBABILITY)[:, None, None, None]
+        # Full: each other image, with p=0.5, trades places with the image in a random slot (distinct slots).
+        random_slots = tf.argsort(tf.random.stateless_uniform([self.size], slot_seed))
+        slots = tf.gather(random_slots, index % self.size)
+        swap = tf.logical_and(tf.logical_not(filling),
+                              tf.random.stateless_uniform(tf.shape(index), coin_seed) < SWAP_PROBABILITY)
         old = tf.gather(stored, slots)
-        stored = tf.tensor_scatter_nd_update(stored, slots[:, None], tf.where(swap, rest, old))
+        stored = tf.tensor_scatter_nd_update(stored, tf.where(swap, slots, scratch)[:, None], images)
 
-        self.images.assign(stored)
-        self.count.assign(count + n_fill)
-        answer = tf.concat([images[:n_fill], tf.where(swap, old, rest)], axis=0)
-        return tf.ensure_shape(answer, images.shape)
+        self.images.assign(stored[:self.size])
+        self.count.assign(count + tf.reduce_sum(tf.cast(filling, tf.int32)))
+        return tf.where(swap[:, None, None, None], old, images)
 
 
 @keras.saving.register_keras_serializable(package="genart")
@@ -115,7 +121,7 @@ class Model(GenerativeModel):
     def _domain_files(self, data_dir: str, domain: str, split: str) -> list[str]:
         files = split_files(self._domain_dir(data_dir, domain), split)
         if not files and split == "train":
-            raise ValueError(f"no {split} TFRecords in {self._domain_dir(data_dir, domain)}: CycleGAN data is "
+            raise FileNotFoundError(f"no {split} TFRecords in {self._domain_dir(data_dir, domain)}: CycleGAN data is "
                              f"{data_dir}/A and {data_dir}/B, as `python -m preprocess` writes for an input "
                              "folder holding trainA/ and trainB/")
         return files
@@ -125,13 +131,15 @@ class Model(GenerativeModel):
         return bool(manifest.get("center_crop", self.config.center_crop))
 
     def make_train_dataset(self, data_dir: str, global_batch_size: int) -> tf.data.Dataset:
-        """Infinite batches `(a, b)`: independent shuffles of the two domains (the data is unpaired)."""
-        def domain_dataset(domain: str, seed: int) -> tf.data.Dataset:
-            return make_dataset(self._domain_files(data_dir, domain, "train"), self.config.image_size,
-                                self._center_crop(data_dir, domain), global_batch_size, training=True, seed=seed)
+        """Infinite batches `(a, b)`: independent shuffles of the two domains (the data is unpaired).
 
-        seed = self.config.seed
-        return tf.data.Dataset.zip((domain_dataset("A", seed), domain_dataset("B", seed + 1)))
+        Shuffle and crop seeds follow TF's global seed, which the loop sets per (seed, resumed step).
+        """
+        def domain_dataset(domain: str) -> tf.data.Dataset:
+            return make_dataset(self._domain_files(data_dir, domain, "train"), self.config.image_size,
+                                self._center_crop(data_dir, domain), global_batch_size, training=True, seed=None)
+
+        return tf.data.Dataset.zip((domain_dataset("A"), domain_dataset("B")))
 
     def fixed_batch(self, data_dir: str):
         """`(a, b)`: the first few center-cropped val (else train) images of each domain."""
@@ -167,14 +175,23 @@ class Model(GenerativeModel):
     def _discriminator_variables(self) -> list:
         return self.d_a.trainable_variables + self.d_b.trainable_variables
 
-    @staticmethod
-    def _average(per_example: tf.Tensor) -> tf.Tensor:
-        return tf.nn.compute_average_loss(per_example)
+    def _average(self, per_example: tf.Tensor) -> tf.Tensor:
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
+
+    def _pool_seeds(self):
+        """Stateless seeds of this step's two pool queries, from (seed, step, replica): a resumed run draws
+        exactly what the uninterrupted run would have, and no RNG state needs checkpointing."""
+        seed = tf.stack([tf.constant(self.config.seed, tf.int64), tf.cast(self.g_optimizer.iterations, tf.int64)])
+        replica = tf.distribute.get_replica_context()
+        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
+        seed = tf.random.experimental.stateless_fold_in(seed, replica_id)
+        return tf.unstack(tf.random.experimental.stateless_split(seed, 2))
 
     def train_step(self, batch) -> dict:
         """Generators first (the discriminators fixed), then both discriminators on real vs pooled fake images."""
         real_a, real_b = batch
         cfg = self.config
+        seed_a, seed_b = self._pool_seeds()  # read before the update moves the optimizer's step
         with tf.GradientTape() as tape:
             fake_b = self.g_ab(real_a, training=True)
             fake_a = self.g_ba(real_b, training=True)
@@ -193,8 +210,8 @@ class Model(GenerativeModel):
         g_variables = self._generator_variables()
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_variables), g_variables))
 
-        pooled_a = self.pool_a.query(tf.stop_gradient(fake_a))
-        pooled_b = self.pool_b.query(tf.stop_gradient(fake_b))
+        pooled_a = self.pool_a.query(tf.stop_gradient(fake_a), seed_a)
+        pooled_b = self.pool_b.query(tf.stop_gradient(fake_b), seed_b)
         with tf.GradientTape() as tape:
             d_a = self.discriminator_loss(self.d_a(real_a, training=True), self.d_a(pooled_a, training=True))
             d_b = self.discriminator_loss(self.d_b(real_b, training=True), self.d_b(pooled_b, training=True))
@@ -230,6 +247,10 @@ class Model(GenerativeModel):
         generator = {"a_to_b": self.g_ab, "b_to_a": self.g_ba}[direction]
         return generator(images, training=False)
 
+    def _cycle(self, real: tf.Tensor, forward: str, backward: str):
+        translated = self.translate(real, forward)
+        return translated, self.translate(translated, backward)
+
     def sample_grids(self, fixed) -> dict[str, tf.Tensor]:
         """One row per fixed image: real → translated → translated back ("a_to_b_to_a", "b_to_a_to_b")."""
         a, b = fixed
@@ -237,10 +258,16 @@ class Model(GenerativeModel):
                 "b_to_a_to_b": self._cycle_grid(b, "b_to_a", "a_to_b")}
 
     def _cycle_grid(self, real: tf.Tensor, forward: str, backward: str) -> tf.Tensor:
-        translated = self.translate(real, forward)
-        reconstructed = self.translate(translated, backward)
-        rows = tf.stack([real, translated, reconstructed], axis=1)  # [N, 3, H, W, 3]
+        rows = tf.stack([real, *self._cycle(real, forward, backward)], axis=1)  # [N, 3, H, W, 3]
         return make_grid(tf.reshape(rows, [-1, *real.shape[1:]]), columns=3)
+
+    def validation_metrics(self, fixed) -> dict[str, float]:
+        """Mean absolute cycle error of the fixed val images, per domain (images in [-1, 1])."""
+        a, b = fixed
+        _, a_back = self._cycle(a, "a_to_b", "b_to_a")
+        _, b_back = self._cycle(b, "b_to_a", "a_to_b")
+        return {"val_cycle_l1_a": float(tf.reduce_mean(tf.abs(a_back - a))),
+                "val_cycle_l1_b": float(tf.reduce_mean(tf.abs(b_back - b)))}
 
     def export_spec(self) -> tuple[str, dict[str, SignatureSpec]]:
         def direction(network) -> SignatureSpec:

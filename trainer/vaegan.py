@@ -13,8 +13,11 @@ Updates (one each per step, Adam(learning_rate, beta1), no loss-threshold gating
 - encoder:       feature_recon + kl_weight * kl          (the feature-space ELBO, per feature)
 - decoder:       recon_weight * feature_recon + GAN generator loss on reconstructions and samples  (gamma)
 - discriminator: GAN discriminator loss (real vs. reconstructions and samples)
-`kl_weight` defaults to 1 / (number of feature elements), which makes the encoder loss the Gaussian ELBO in
-feature space divided by its size; `recon_weight` is Larsen's gamma. Both can be set in the config's `extra`.
+The discriminator features are divided by the per-channel standard deviation of the real ones (see `standardize`),
+so `feature_recon` is a unit-variance Gaussian log-likelihood in feature space whatever the features' scale.
+`kl_weight` defaults to 1 / (number of feature elements), which makes the encoder loss that feature-space ELBO
+divided by its size; `recon_weight` is Larsen's gamma (default 10); `feature_stage` picks the discriminator stage.
+All three can be set in the JSON config's `extra` ({"extra": {"recon_weight": 5}}).
 
 Randomness in `train_step` is stateless, seeded by (config.seed, step, replica), so a resumed run draws exactly
 the noise the uninterrupted run would have drawn, and no RNG state needs checkpointing.
@@ -33,6 +36,10 @@ from trainer.config import TrainConfig
 SAMPLE_GRID_SIZE = 64      # prior samples in the 'samples' grid (8 x 8)
 RECONSTRUCTION_COUNT = 16  # val images in the 'reconstructions' grid (rows of originals, rows of reconstructions)
 GRID_COLUMNS = 8
+# Larsen's gamma: weight of the learned-similarity reconstruction against the GAN loss in the decoder's update.
+# 10 keeps reconstructions (the `image_bytes` -> `embeddings` -> image round trip) faithful; lower it for sharper,
+# less faithful samples.
+DEFAULT_RECON_WEIGHT = 10.0
 
 
 def interleave_rows(originals: tf.Tensor, reconstructions: tf.Tensor, columns: int) -> tf.Tensor:
@@ -71,7 +78,7 @@ class Model(GenerativeModel):
                                             feature_stage=config.extra.get("feature_stage"))
         feature_size = int(np.prod(self.discriminator.outputs[1].shape[1:]))
         self.kl_weight = float(config.extra.get("kl_weight", 1.0 / feature_size))
-        self.recon_weight = float(config.extra.get("recon_weight", 1.0))
+        self.recon_weight = float(config.extra.get("recon_weight", DEFAULT_RECON_WEIGHT))
         adam = dict(learning_rate=config.learning_rate, beta_1=config.beta1)
         self.encoder_optimizer = keras.optimizers.Adam(name="encoder_adam", **adam)
         self.decoder_optimizer = keras.optimizers.Adam(name="decoder_adam", **adam)

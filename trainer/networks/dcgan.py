@@ -6,7 +6,8 @@ smallest feature map is always 4x4.
 - `dcgan_encoder`: image -> (mean, log_variance) of a `latent_dim` Gaussian (strided convs + BatchNorm + ReLU).
 - `dcgan_decoder`: latent -> tanh RGB image, the encoder mirrored with transposed convs.
 - `dcgan_discriminator`: image -> (logit, features): strided convs + LeakyReLU; `features` is the output of the
-  second-to-last stage, the layer whose activations give the learned-similarity reconstruction loss.
+  second stage (image_size / 4: the resolution of Larsen et al.'s Dis_l at 64 px), the layer whose activations
+  give the learned-similarity reconstruction loss.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ KERNEL = 5
 MAX_WIDTH_MULTIPLIER = 8
 BN_MOMENTUM = 0.9  # moving statistics settle within a few hundred steps (samples look right early on)
 SMALLEST_MAP = 4
+DEFAULT_FEATURE_STAGE = 1  # features at image_size / 4
 
 
 def stage_count(image_size: int) -> int:
@@ -71,9 +73,9 @@ def dcgan_decoder(image_size: int = 64, latent_dim: int = 100, base_filters: int
 @register("dcgan_discriminator")
 def dcgan_discriminator(image_size: int = 64, base_filters: int = 64, name: str = "discriminator",
                         feature_stage: int | None = None) -> keras.Model:
-    """Two outputs: the real/fake logit [N, 1] and the features of stage `feature_stage` (default: second to last)."""
+    """Two outputs: the real/fake logit [N, 1] and the features of stage `feature_stage` (default 1, the second)."""
     widths = stage_widths(image_size, base_filters)
-    feature_stage = len(widths) - 2 if feature_stage is None else feature_stage
+    feature_stage = DEFAULT_FEATURE_STAGE if feature_stage is None else feature_stage
     if not 0 <= feature_stage < len(widths):
         raise ValueError(f"feature_stage must be in [0, {len(widths) - 1}], got {feature_stage}")
     images = keras.Input([image_size, image_size, 3], name="images")

@@ -1,0 +1,80 @@
+"""The Python half of `run_training.sh`: create (or reopen) the job and preprocess its data when needed.
+
+    python -m trainer.prepare --source IMAGE_DIR [--center-crop] -- TRAINER FLAGS...
+
+The trainer flags are resolved exactly as `python -m trainer.task` resolves them (same function), so the data is
+preprocessed at the image size the trainer will use. `python -m preprocess` runs (job state PREPARING) unless the
+job's data dir already holds an up-to-date manifest.json: same source folder, image size and center-crop mode
+(for unpaired CycleGAN data: `A/` and `B/` both up to date). Exit status: 0 when the data is ready, else
+preprocess's (the job is then marked FAILED, or CANCELLED on Ctrl-C). Imports no TensorFlow itself.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from preprocess import storage
+from trainer import jobs
+from trainer.task import MANIFEST, resolve_config
+
+UNPAIRED = ("A", "B")
+
+
+def normalized_source(source: str) -> str:
+    """The source as preprocess records it in manifest.json (absolute for local folders)."""
+    return source.rstrip("/") if storage.is_gcs(source) else os.path.abspath(source)
+
+
+def stale_reason(data_dir: str, source: str, image_size: int, center_crop: bool) -> str | None:
+    """Why `data_dir` must be (re)built from `source`, or None when its manifest(s) are up to date."""
+    layouts = ([storage.join(data_dir, MANIFEST)], [storage.join(data_dir, d, MANIFEST) for d in UNPAIRED])
+    for paths in layouts:
+        if all(storage.exists(p) for p in paths):
+            for path in paths:
+                manifest = storage.read_json(path)
+                wanted = {"source": normalized_source(source), "image_size": image_size, "center_crop": center_crop}
+                found = {"source": str(manifest.get("source", "")).rstrip("/"),
+                         "image_size": manifest.get("image_size"), "center_crop": bool(manifest.get("center_crop"))}
+                changed = [f"{k} {found[k]!r} -> {wanted[k]!r}" for k in wanted if found[k] != wanted[k]]
+                if changed:
+                    return "settings changed: " + ", ".join(changed)
+            return None
+    return "no manifest.json yet"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.prepare", description=__doc__.split("\n")[0])
+    parser.add_argument("--source", required=True, help="the image folder (local or gs://)")
+    parser.add_argument("--center-crop", action="store_true")
+    parser.add_argument("trainer_args", nargs=argparse.REMAINDER, help="-- then the trainer's flags")
+    args = parser.parse_args(argv)
+    trainer_args = args.trainer_args[1:] if args.trainer_args[:1] == ["--"] else args.trainer_args
+    try:
+        config = resolve_config(trainer_args)
+        job = jobs.Job.open(config.job_dir, model=config.model, data_dir=config.data_dir,
+                            max_steps=config.max_steps, args=trainer_args)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    reason = stale_reason(config.data_dir, args.source, config.image_size, args.center_crop)
+    if reason is None:
+        print(f"data: {config.data_dir} is up to date")
+        return 0
+    job.set_state(jobs.PREPARING)
+    print(f"preprocessing {args.source} -> {config.data_dir} ({reason})", flush=True)
+    command = [sys.executable, "-m", "preprocess", "--input-dir", args.source, "--output-dir", config.data_dir,
+               "--image-size", str(config.image_size)] + (["--center-crop"] if args.center_crop else [])
+    try:
+        status = subprocess.call(command)
+    except KeyboardInterrupt:
+        status = 130
+    if status:
+        state = jobs.CANCELLED if status in (130, -2) else jobs.FAILED
+        job.set_state(state, error=f"preprocessing {args.source} failed (exit status {status})")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
