@@ -57,10 +57,14 @@ def plain_pil_loop(paths: list[str], out_dir: str, load_size: int) -> None:
             f.write(buffer.getvalue())
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def best_of(repeats: int, fn) -> tuple[float, float]:
+    """(wall seconds, this process's CPU seconds) of the fastest of `repeats` runs: other load only slows runs."""
+    runs = []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        runs.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return min(runs)
 
 
 def main() -> None:
@@ -68,49 +72,47 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=240)
     parser.add_argument("--size", default="800x600", help="WIDTHxHEIGHT of the generated JPEGs")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per configuration; the fastest counts")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
     worker_counts = [int(v) for v in args.workers.split(",")]
 
     from preprocess import pipeline, records  # TensorFlow import: outside every timed region
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     work = tempfile.mkdtemp(prefix="genart-bench-")
     try:
         photos = os.path.join(work, "photos")
         os.makedirs(photos)
         paths = make_photos(photos, args.images, width, height)
-        print(f"{args.images} JPEGs of {width}x{height} -> image size {IMAGE_SIZE} (random-crop records), "
-              f"{cpus} CPUs visible, load average {os.getloadavg()[0]:.1f}")
+        print(f"{args.images} JPEGs of {width}x{height} -> image size {IMAGE_SIZE} (random-crop records); "
+              f"{pipeline.available_cpus()} CPUs; load average {os.getloadavg()[0]:.1f}; best of {args.repeats}")
 
-        baseline = args.images / timed(lambda: plain_pil_loop(paths, os.path.join(work, "pil"),
-                                                              records.load_size_for(IMAGE_SIZE)))
-        print(f"  plain PIL loop, 1 process   {baseline:8.1f} images/s")
+        load_size = records.load_size_for(IMAGE_SIZE)
+        wall, cpu = best_of(args.repeats, lambda: plain_pil_loop(paths, os.path.join(work, "pil"), load_size))
+        baseline = args.images / wall
+        print(f"  plain PIL loop, 1 process  {baseline:7.1f} images/s{'':31s}"
+              f"CPU {cpu / args.images * 1e3:5.1f} ms/image")
 
-        tiny = os.path.join(work, "tiny")  # two files: enough for a 2-worker pool to start
-        os.makedirs(tiny)
-        for path in paths[:2]:
-            shutil.copy(path, tiny)
         rates = {}
         for workers in worker_counts:
             options = pipeline.Options(image_size=IMAGE_SIZE, workers=workers)
-            startup = 0.0
-            if workers > 1:  # the forkserver (imports TF once) starts with the first pool of the process
-                startup = timed(lambda: pipeline.run(tiny, os.path.join(work, "warm"), options, progress=False))
-            seconds = timed(lambda: pipeline.run(photos, os.path.join(work, f"out{workers}"), options,
-                                                 progress=False))
-            rates[workers] = args.images / seconds
-            line = f"  preprocess --workers {workers:<3d}   {rates[workers]:8.1f} images/s  " \
-                   f"({rates[workers] / baseline:.2f}x the PIL loop)"
-            if startup:
-                cold = args.images / (seconds + startup)
-                line += f"; with the one-time {startup:.1f} s pool start-up: {cold:.1f} images/s " \
-                        f"({cold / baseline:.2f}x)"
-            print(line)
-        if 1 in rates:
-            for workers, rate in rates.items():
-                if workers > 1:
-                    print(f"  speed-up of --workers {workers} over --workers 1: {rate / rates[1]:.2f}x")
+            note = f"CPU {{:5.1f}} ms/image"
+            if workers > 1:  # the forkserver imports TF once per process: time it apart from the runs
+                tiny = os.path.join(work, "tiny")
+                os.makedirs(tiny, exist_ok=True)
+                for path in paths[:workers]:
+                    shutil.copy(path, tiny)
+                startup, _ = best_of(1, lambda: pipeline.run(tiny, os.path.join(work, "warm"), options,
+                                                             progress=False))
+                note = f"+ {startup:.1f} s one-time worker-server start (TF import) before the first run"
+            wall, cpu = best_of(args.repeats, lambda: pipeline.run(photos, os.path.join(work, "out"), options,
+                                                                   progress=False))
+            rates[workers] = args.images / wall
+            speedup = f", {rates[workers] / rates[1]:.2f}x --workers 1" if workers > 1 and 1 in rates else ""
+            print(f"  preprocess --workers {workers:<3d}   {rates[workers]:7.1f} images/s  "
+                  f"{rates[workers] / baseline:.2f}x PIL loop{speedup:<20s} " + note.format(cpu / args.images * 1e3))
+        print(f"  (load average now {os.getloadavg()[0]:.1f}; worker runs include starting their pool; "
+              "CPU is this process only, so it is not shown for worker runs)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

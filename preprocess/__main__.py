@@ -65,9 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     except pipeline.PreprocessError as exc:
         print(f"preprocess: error: {exc}", file=sys.stderr)
         return 2
-    print(summary.line())
+    line = summary.line()
+    try:
+        print(line)
+    except UnicodeEncodeError:  # a terminal whose encoding has no "→"
+        print(line.replace("→", "->"))
     return 0
 
 
 if __name__ == "__main__":
+    # The command is CPU work: hide GPUs from it (and its workers) so it never holds a GPU's memory that a
+    # training job may need. Only here, not in main(), which other code may call in a process that trains.
+    os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     sys.exit(main())

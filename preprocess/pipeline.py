@@ -24,10 +24,12 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import tensorflow as tf
+
 from preprocess import images, records, storage
 
 IMAGES_PER_SHARD = 2000
-MIN_IMAGES_PER_WORKER = 200  # below this a worker's start-up costs more than it saves (see bench/)
+MIN_IMAGES_PER_WORKER = 500  # starting workers costs ~5 s (a TF import) that fewer images do not win back
 UNPAIRED_DOMAINS = ("A", "B")
 _OUTPUT_ENTRY = re.compile(r"^((train|val)-\d{5}-of-\d{5}\.tfrecord|manifest\.json|A|B)$")
 
@@ -64,6 +66,11 @@ class Dataset:
     splits: dict[str, list[str]]  # split -> input-relative paths, in processing (seeded shuffle) order
     counts: dict[str, int] = dataclasses.field(default_factory=lambda: {split: 0 for split in records.SPLITS})
     skipped: list[dict] = dataclasses.field(default_factory=list)
+
+    @property
+    def manifest_path(self) -> str:
+        """Relative to the output dir."""
+        return f"{self.subdir}/{records.MANIFEST}" if self.subdir else records.MANIFEST
 
     @property
     def total(self) -> int:
@@ -165,12 +172,11 @@ def _init_worker(image_size: int, center_crop: bool, threads: int) -> None:
     """Runs once in each fresh worker; must not raise (a pool re-creates workers whose initializer fails)."""
     global _worker_settings
     _worker_settings = (image_size, center_crop)
-    import tensorflow as tf
-
-    try:  # workers share the CPUs: keep each one's TF thread pools small
+    try:  # workers share the CPUs (small TF thread pools) and never need a GPU (nor hold its memory)
+        tf.config.set_visible_devices([], "GPU")
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # TF's runtime already started in this process: keep its pools
+    except RuntimeError:  # TF's runtime already started in this process: keep its settings
         pass
 
 
@@ -199,8 +205,6 @@ class ShardSet:
     """The N shard files of one split; records are dealt round-robin."""
 
     def __init__(self, directory: str, split: str, count: int):
-        import tensorflow as tf
-
         os.makedirs(directory, exist_ok=True)
         self._writers = [tf.io.TFRecordWriter(os.path.join(directory, records.shard_name(split, i, count)))
                          for i in range(count)]
@@ -279,11 +283,13 @@ def local_input(input_dir: str):
         yield input_dir
         return
     local = storage.local_staging_dir("genart-input-")
+
+    def download(rel: str) -> None:
+        storage.download_file(storage.join(input_dir, rel), os.path.join(local, rel))
+
     try:
-        names = images.discover_images(input_dir)
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda rel: storage.download_file(storage.join(input_dir, rel), os.path.join(local, rel)),
-                          names))
+            list(pool.map(download, images.discover_images(input_dir)))
         yield local
     finally:
         storage.rmtree(local)
@@ -333,8 +339,7 @@ def run(input_dir: str, output_dir: str, options: Options = Options(), progress:
             for dataset in datasets:
                 if not dataset.usable:
                     raise PreprocessError(_nothing_usable(dataset, input_dir))
-            publish(staging, output_dir, {os.path.join(d.subdir, records.MANIFEST) if d.subdir else records.MANIFEST:
-                                          manifest_for(d, source, options) for d in datasets})
+            publish(staging, output_dir, {d.manifest_path: manifest_for(d, source, options) for d in datasets})
         finally:
             storage.rmtree(staging)
     return Summary(output_dir, datasets)

@@ -18,13 +18,13 @@ Owns the Apache Beam pipeline and its command line; files in and out, and the ke
   still escapes a batch goes to RunInference's dead-letter output (`with_exception_handling`) and becomes one
   error line per instance of that batch: every instance read is in exactly one of the two outputs.
 - Unknown arguments are Beam `PipelineOptions` (`--runner`, `--direct_num_workers`, `--direct_running_mode`,
-  `--project`, `--region`, `--temp_location`...).
+  `--project`, `--region`, `--temp_location`...). On the DirectRunner, unless either `--direct_*` option is given,
+  the job runs `multi_threading` with min(4, max(2, CPUs)) workers: Beam's default (`in_memory`, one thread) leaves
+  the CPU idle while Python parses and validates, and measured slower here (bench/batch_throughput.py).
+- `--model-dir` takes an export, or a model base path of numbered versions (the latest is used).
 - Progress: a line on stderr every few seconds from each worker process (instances done, failed, rate); at the
   end a summary from the pipeline's metrics: instances read, predicted, failed, instances/s (wall clock of the
-  whole run, start-up and model loading included).
-- Exit status: 0 when the job ran (failed instances are reported in the errors file, not by the status); 2 for
-  bad arguments, inputs that match nothing, outputs already present, an unknown model/version/signature; 1 when
-  the pipeline itself fails.
+  whole run, start-up and model loading included). Exit status: see USAGE_NOTES (`--help`).
 """
 from __future__ import annotations
 
@@ -37,12 +37,13 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from typing import Any, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from preprocess import storage
 from serving import beam_io, core
@@ -153,7 +154,7 @@ def _local_copy(model_dir: str) -> str:
 
 
 class _Progress:
-    """Process-local progress line on stderr, at most every PROGRESS_EVERY_S seconds."""
+    """One job's progress in this process: a line on stderr at most every PROGRESS_EVERY_S seconds."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -174,20 +175,28 @@ class _Progress:
                       f"{self._done / max(now - self._start, 1e-9):,.1f} instances/s", file=sys.stderr, flush=True)
 
 
-_progress = _Progress()
+_progress_by_job: dict[str, _Progress] = {}
+_progress_lock = threading.Lock()
+
+
+def progress(job_id: str) -> _Progress:
+    """The progress of job `job_id` in this process (several jobs may run in one process, one after another)."""
+    with _progress_lock:
+        return _progress_by_job.setdefault(job_id, _Progress())
 
 
 class SplitOutcomes(beam.DoFn):
     """(Source, PredictionResult) -> the JSON row, or an error record on `ERRORS_TAG`; counts both."""
 
-    def __init__(self):
+    def __init__(self, job_id: str):
+        self._job_id = job_id
         self._predicted = beam.metrics.Metrics.counter(beam_io.METRICS_NAMESPACE, "predicted")
         self._failed = beam.metrics.Metrics.counter(beam_io.METRICS_NAMESPACE, "failed")
 
     def process(self, element):
         source, result = element
         failed = isinstance(result.inference, core.InstanceError)
-        _progress.add(failed)
+        progress(self._job_id).add(failed)
         if failed:
             self._failed.inc()
             yield beam.pvalue.TaggedOutput(beam_io.ERRORS_TAG,
@@ -200,14 +209,15 @@ class SplitOutcomes(beam.DoFn):
 class FailedBatchErrors(beam.DoFn):
     """RunInference's dead letters `(batch, (type, repr, traceback))` -> one error record per instance."""
 
-    def __init__(self):
+    def __init__(self, job_id: str):
+        self._job_id = job_id
         self._failed = beam.metrics.Metrics.counter(beam_io.METRICS_NAMESPACE, "failed")
 
     def process(self, element):
         batch, (_, message, _) = element
         for source, instance in batch:
             self._failed.inc()
-            _progress.add(True)
+            progress(self._job_id).add(True)
             yield beam_io.error_record(source, beam_io.instance_key(instance, source),
                                        f"prediction failed for the batch of {len(batch)} holding this instance: "
                                        f"{message}")
@@ -226,9 +236,10 @@ def build_pipeline(pipeline: beam.Pipeline, input_files: list[str], output_path:
                   beam_io.ERRORS_TAG, main="instances"))
     inferred, dead_letters = (parsed.instances
                               | "Predict" >> RunInference(handler).with_exception_handling())
-    outcomes = inferred | "SplitOutcomes" >> beam.ParDo(SplitOutcomes()).with_outputs(beam_io.ERRORS_TAG,
-                                                                                     main="results")
-    failed_batches = dead_letters.failed_inferences | "FailedBatches" >> beam.ParDo(FailedBatchErrors())
+    job_id = uuid.uuid4().hex
+    outcomes = inferred | "SplitOutcomes" >> beam.ParDo(SplitOutcomes(job_id)).with_outputs(beam_io.ERRORS_TAG,
+                                                                                           main="results")
+    failed_batches = dead_letters.failed_inferences | "FailedBatches" >> beam.ParDo(FailedBatchErrors(job_id))
     _ = outcomes.results | "WriteResults" >> beam_io.WriteJsonLines(output_path, beam_io.RESULTS_PREFIX)
     _ = ((parsed[beam_io.ERRORS_TAG], outcomes[beam_io.ERRORS_TAG], failed_batches)
          | "AllErrors" >> beam.Flatten()
@@ -251,9 +262,26 @@ class UsageError(Exception):
     """Exit 2 with this message."""
 
 
+USAGE_NOTES = """\
+inputs: TEXT files hold one JSON instance per line ({"embeddings": [...], "key": "0"} or
+  {"image_bytes": {"b64": "..."}, "key": "0"}); blank lines are ignored; lines are numbered from 1.
+  TF_RECORD records hold a JSON instance, a tf.train.Example with image/encoded (key: its image/filename),
+  or raw encoded-image bytes (-> {"image_bytes": ...}); "line" is then the 1-based record number.
+keys: a missing key becomes "<input path>:<line>" (e.g. gs://b/in/part-1.json:17); a numeric key its
+  decimal string.
+outputs (under --output-path, both always written): prediction.results-SSSSS-of-NNNNN, one JSON prediction per
+  line; prediction.errors_stats-SSSSS-of-NNNNN, one {"key", "input_path", "line", "error"} per failed instance.
+DirectRunner: unless --direct_running_mode or --direct_num_workers is given, runs multi_threading with
+  min(4, max(2, CPUs)) workers (Beam's own default runs everything in one thread).
+exit status: 0 the job ran (failed instances are in the errors file); 2 bad arguments, no input, outputs
+  already there, unknown model/version/signature; 1 the pipeline failed.
+"""
+
+
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
-        prog="python -m serving.batch_predict", allow_abbrev=False,
+        prog="python -m serving.batch_predict", allow_abbrev=False, epilog=USAGE_NOTES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Batch prediction with a genart SavedModel on Apache Beam (INTERFACE.md section 7). "
                     "Arguments not listed here are Beam pipeline options (--runner, --direct_num_workers, ...).")
     parser.add_argument("--input-paths", "--input_paths", required=True,
@@ -295,10 +323,16 @@ def resolve_model(args: argparse.Namespace) -> tuple[str, str, int]:
         except RegistryError as err:
             raise UsageError(str(err)) from None
         return model_dir, args.model, int(model_dir.rstrip("/").rsplit("/", 1)[-1])
-    model_dir = args.model_dir.rstrip("/") if args.model_dir != "/" else args.model_dir
-    if not storage.exists(storage.join(model_dir, SAVED_MODEL_PB)):
-        raise UsageError(f"--model-dir {model_dir}: no SavedModel there ({SAVED_MODEL_PB} missing)")
-    return model_dir, "", 0
+    model_dir = args.model_dir.rstrip("/") or args.model_dir
+    if storage.exists(storage.join(model_dir, SAVED_MODEL_PB)):
+        return model_dir, "", 0
+    from serving.registry import latest_version
+
+    version = latest_version(model_dir)  # a model base path (numbered version dirs), as TF Serving takes
+    if version is None:
+        raise UsageError(f"--model-dir {model_dir}: no SavedModel there ({SAVED_MODEL_PB} missing, and no "
+                         f"numbered version dir holding one)")
+    return storage.join(model_dir, str(version)), "", version
 
 
 def check_signature_name(model_dir: str, signature_name: str | None) -> None:
@@ -311,6 +345,19 @@ def check_signature_name(model_dir: str, signature_name: str | None) -> None:
     if signature_name not in names:
         raise UsageError(f"--signature-name {signature_name!r}: the model has no such signature "
                          f"(available: {', '.join(names)})")
+
+
+def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+    """Beam options from the leftover arguments; on the DirectRunner, worker threads unless told otherwise."""
+    options = PipelineOptions(beam_args)
+    runner = options.view_as(StandardOptions).runner
+    given = {arg.lstrip("-").split("=", 1)[0] for arg in beam_args if arg.startswith("--")}
+    if (runner or "DirectRunner").lower() in ("directrunner", "direct") and \
+            not given & {"direct_running_mode", "direct_num_workers"}:
+        direct = options.view_as(DirectOptions)
+        direct.direct_running_mode = "multi_threading"
+        direct.direct_num_workers = min(4, max(2, os.cpu_count() or 1))
+    return options
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -328,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"batch_predict: error: {err}", file=sys.stderr)
         return 2
     handler = SavedModelHandler(model_dir, args.signature_name, args.batch_size, model_name, version)
-    options = PipelineOptions(beam_args)
+    options = pipeline_options(beam_args)
     os.environ[_MAIN_PID_ENV] = str(os.getpid())
     print(f"batch_predict: {len(input_files)} input file(s), model {model_dir}, batch size {args.batch_size}",
           file=sys.stderr, flush=True)

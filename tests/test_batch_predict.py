@@ -168,8 +168,9 @@ def test_every_instance_in_exactly_one_output(run):
     assert len(set(result_keys + error_keys)) == 500, "duplicates"
     assert set(result_keys) | set(error_keys) == set(run["keys"])
     assert {k for k in error_keys} == {k for k, item in run["keys"].items() if item["kind"] in MALFORMED}
-    assert run["results_files"] == ["prediction.results-00000-of-00001"]
-    assert run["errors_files"] == ["prediction.errors_stats-00000-of-00001"]
+    for prefix in ("results", "errors_stats"):  # shards as gcloud names them: one per worker bundle here
+        names = run[f"{prefix.split('_')[0]}_files"]
+        assert names == [f"prediction.{prefix}-{i:05d}-of-{len(names):05d}" for i in range(len(names))], names
     assert "500 instances read, 480 predicted, 20 failed" in run["stdout"]
 
 
@@ -288,8 +289,10 @@ class ExplodingHandler(batch_predict.SavedModelHandler):
         return super().run_inference(batch, model, inference_args)
 
 
-def test_a_batch_that_fails_whole_reports_each_of_its_instances(tmp_path):
+def test_a_batch_that_fails_whole_reports_each_of_its_instances(tmp_path, monkeypatch, capsys):
     import apache_beam as beam
+
+    monkeypatch.setattr(batch_predict, "PROGRESS_EVERY_S", 0.0)  # a progress line for every instance
 
     lines = [json.dumps({"embeddings": _embedding(np.random.default_rng(i)), "key": f"k{i}"}) for i in range(7)]
     lines[4] = json.dumps({"embeddings": _embedding(np.random.default_rng(4)), "key": "boom"})
@@ -304,6 +307,7 @@ def test_a_batch_that_fails_whole_reports_each_of_its_instances(tmp_path):
     assert failed["boom"]["line"] == 5
     assert sorted([row["key"] for row in outputs["results"]] + list(failed)) == sorted(
         [f"k{i}" for i in range(7) if i != 4] + ["boom"])
+    assert "7 instances done (" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- the handler on its own
@@ -376,15 +380,36 @@ def test_cli_refusals(tmp_path, monkeypatch):
         assert exit_info.value.code == 2
 
 
+def test_model_dir_may_be_a_base_path_of_versions(tmp_path):
+    sm.build_registry(str(tmp_path), {"vae": ("vaegan", [1, 2])})
+    args, _ = batch_predict.parse_args(["--input-paths", "x", "--output-path", "y", "--model-dir",
+                                        str(tmp_path / "models" / "vae")])
+    assert batch_predict.resolve_model(args) == (str(tmp_path / "models" / "vae" / "2"), "", 2)
+
+
+def test_direct_runner_defaults_to_worker_threads_unless_told():
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    def direct(args):
+        options = batch_predict.pipeline_options(args).view_as(DirectOptions)
+        return options.direct_running_mode, options.direct_num_workers
+
+    assert direct([]) == ("multi_threading", min(4, max(2, os.cpu_count())))
+    assert direct(["--runner", "DirectRunner"])[0] == "multi_threading"
+    assert direct(["--direct_num_workers=3"]) == ("in_memory", 3)
+    assert direct(["--direct_running_mode", "multi_processing"]) == ("multi_processing", 1)
+    assert direct(["--runner", "DataflowRunner"]) == ("in_memory", 1)  # Beam's defaults, unused there
+
+
 def test_python_m_entry_point_with_beam_options(tmp_path):
-    """The real command, two DirectRunner worker threads, batches of 4: all good -> empty errors file, summary."""
+    """The real command, Beam's in_memory DirectRunner asked for, batches of 4: all good -> empty errors file."""
     lines = sm.embedding_lines(10)
     (tmp_path / "in.json").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "serving.batch_predict", "--input_paths", str(tmp_path / "in.json"),
          "--output_path", str(out), "--model_dir", sm.saved_model("vaegan", 2), "--batch_size", "4",
-         "--runner", "DirectRunner", "--direct_num_workers", "2", "--direct_running_mode", "multi_threading"],
+         "--runner", "DirectRunner", "--direct_num_workers", "1", "--direct_running_mode", "in_memory"],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -7,6 +7,7 @@ import json
 import os
 
 import numpy as np
+from cyclegan_data import write_unpaired_data
 from PIL import Image
 
 
@@ -73,6 +74,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = {
     "vaegan": (write_records, ["--image-size", "32", "--base-filters", "8", "--batch-size", "8",
                                "--latent-dim", "8"]),
+    "cyclegan": (lambda data_dir: write_unpaired_data(data_dir, train=16, val=4),
+                 ["--image-size", "32", "--base-filters", "4", "--n-blocks", "1", "--batch-size", "2",
+                  "--pool-size", "4"]),
 }
 TRAINED_MODELS = sorted(MODELS)
 

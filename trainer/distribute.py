@@ -48,7 +48,27 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 def worker_description(strategy: tf.distribute.Strategy) -> str:
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
     where = f", task {task.get('type')}:{task.get('index')}" if task else ""
-    return f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s){where}"
+    return f"{strategy_name(strategy)} with {strategy.num_replicas_in_sync} replica(s){where}"
+
+
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """The public name (tf.distribute.MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy)."""
+    names = ((tf.distribute.MultiWorkerMirroredStrategy, "MultiWorkerMirroredStrategy"),
+             (tf.distribute.MirroredStrategy, "MirroredStrategy"))
+    return next((name for kind, name in names if isinstance(strategy, kind)), "the default strategy")
+
+
+def shardable(dataset: tf.data.Dataset, strategy: tf.distribute.Strategy) -> tf.data.Dataset:
+    """With several workers, shard by DATA: each worker reads every shard file and keeps every N-th batch.
+
+    (TF's default tries FILE sharding first, which fails when a split has fewer shard files than there are
+    workers, as small data sets do.)
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def use_jit(override=None) -> bool:

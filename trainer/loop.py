@@ -127,7 +127,8 @@ class Trainer:
                                                   max_to_keep=CHECKPOINTS_TO_KEEP)
         self.step = self._restore()
         tf.random.set_seed(data_seed(config.seed, self.step))
-        dataset = self.model.make_train_dataset(self.data_dir, config.batch_size)
+        dataset = distribute.shardable(self.model.make_train_dataset(self.data_dir, config.batch_size),
+                                       self.strategy)
         self.iterator = iter(strategy.experimental_distribute_dataset(dataset))
         self.step_fn = self._make_step_fn()
         self.fixed = self.model.fixed_batch(self.data_dir) if self.chief else None
@@ -206,8 +207,8 @@ class Trainer:
         self.job.set_state(jobs.SUCCEEDED, step=self.step)
         self.dirs.push()
         result.state = jobs.SUCCEEDED
-        self.progress.message(f"finished at step {self.step}" +
-                              (f"; SavedModel in {result.export_dir}" if result.export_dir else ""))
+        where = f"; SavedModel in {result.export_dir}" if result.export_dir and self.chief else ""
+        self.progress.message(f"finished at step {self.step}{where}")
         return result
 
     def _non_finite_message(self, losses: dict[str, float]) -> str:
