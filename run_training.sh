@@ -13,10 +13,14 @@ PY="$REPO/.venv/bin/python"
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 
 usage() {
-  sed -n '2,3p' "$0" | sed 's/^# \{0,1\}//' >&2
-  echo "  -d image folder (local or gs://, required)   -c center crop (default: random crops)" >&2
-  echo "  -p TensorBoard port (default 6006)            -j job name (default <model>_<YYYYmmdd_HHMMSS>)" >&2
-  echo "  -m model or JSON config (default vaegan)      -s max steps" >&2
+  cat >&2 <<'EOF'
+usage: run_training.sh -d DATA_DIR [-c] [-p PORT] [-j JOB_NAME] [-m vaegan|cyclegan|CONFIG.json] [-s MAX_STEPS]
+                       [-- TRAINER FLAGS...]
+  -d  image folder, local or gs:// (required)    -c  center crop (default: random crops)
+  -p  TensorBoard port (default 6006)             -j  job name (default <model>_<YYYYmmdd_HHMMSS>)
+  -m  model or JSON config (default vaegan)       -s  max steps
+Trainer flags: python -m trainer.task --help. Jobs live in $GENART_HOME/jobs/ (default <repo>/workspace).
+EOF
   exit "${1:-2}"
 }
 

@@ -330,7 +330,7 @@ def run(input_dir: str, output_dir: str, options: Options = Options(), progress:
     if not storage.isdir(input_dir):
         raise PreprocessError(f"input dir not found: {input_dir}")
     check_output_dir(output_dir)
-    source = input_dir if storage.is_gcs(input_dir) else os.path.abspath(input_dir)
+    source = input_dir.rstrip("/") if storage.is_gcs(input_dir) else os.path.abspath(input_dir)
     with local_input(input_dir) as root:
         datasets = plan_datasets(root, options)
         staging = staging_dir_for(output_dir)

@@ -63,7 +63,9 @@ def test_reflection_padding_mirrors_the_edges_without_repeating_them():
 
 
 def test_instance_norm_normalises_each_image_and_channel_on_its_own():
-    x = images(8, n=3) * np.array([1.0, 5.0, 0.1], np.float32) + np.array([[[[3.0]]], [[[-2.0]]], [[[0.0]]]], np.float32)
+    channel_scale = np.array([1.0, 5.0, 0.1], np.float32)
+    image_offset = np.array([3.0, -2.0, 0.0], np.float32).reshape(3, 1, 1, 1)
+    x = images(8, n=3) * channel_scale + image_offset
     y = instance_norm()(x).numpy()
     np.testing.assert_allclose(y.mean(axis=(1, 2)), 0.0, atol=1e-4)
     np.testing.assert_allclose(y.std(axis=(1, 2)), 1.0, atol=1e-2)

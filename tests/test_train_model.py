@@ -92,3 +92,15 @@ def test_tiny_vaegan_learns_to_reconstruct(tmp_path):
     assert result.state == "SUCCEEDED" and result.step == 400
     before, after = (result.metrics[s]["val_reconstruction_mse"] for s in (0, 400))
     assert after < 0.5 * before, f"val reconstruction MSE {before:.4f} -> {after:.4f}"
+
+
+def test_the_model_also_trains_with_keras_fit(tmp_path):
+    """keras-io style: `compile()` + `fit()` run the same one-step `train_step`."""
+    from trainer.vaegan import Model
+
+    data = write_records(str(tmp_path / "data"), n_train=8, n_val=0)
+    model = Model(TrainConfig(image_size=32, base_filters=4, latent_dim=6, batch_size=4, center_crop=True))
+    model.compile()
+    history = model.fit(model.make_train_dataset(data, 4), steps_per_epoch=2, epochs=1, verbose=0)
+    assert {"encoder", "decoder", "discriminator"} <= set(history.history)
+    assert int(model.encoder_optimizer.iterations) == 2

@@ -30,22 +30,24 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def write_records(data_dir: str, n_train: int = 64, n_val: int = 16, image_size: int = 32,
-                  train_shards: int = 1, seed: int = 0) -> str:
-    """Center-crop TFRecords (images stored at `image_size`) + manifest.json, as `python -m preprocess` writes."""
+                  train_shards: int = 1, seed: int = 0, center_crop: bool = True) -> str:
+    """TFRecords + manifest.json as `python -m preprocess` writes them: images stored at `image_size`
+    (center_crop) or at load_size = 1.125 x image_size, for the trainer's random crops."""
     import tensorflow as tf
 
-    from preprocess.records import make_example, shard_name
+    from preprocess.records import load_size_for, make_example, shard_name
 
     rng = np.random.default_rng(seed)
+    stored = image_size if center_crop else load_size_for(image_size)
     os.makedirs(data_dir, exist_ok=True)
     for split, count, shards in (("train", n_train, train_shards), ("val", n_val, 1)):
         for shard in range(shards):
             with tf.io.TFRecordWriter(os.path.join(data_dir, shard_name(split, shard, shards))) as writer:
                 for i in range(shard, count, shards):
-                    image = blob_image(rng, image_size)
-                    writer.write(make_example(png_bytes(image), image_size, image_size, f"{split}_{i}.png"))
-    manifest = {"version": 1, "image_size": image_size, "load_size": round(image_size * 1.125),
-                "center_crop": True, "counts": {"train": n_train, "val": n_val}, "source": "generated",
+                    image = blob_image(rng, stored)
+                    writer.write(make_example(png_bytes(image), stored, stored, f"{split}_{i}.png"))
+    manifest = {"version": 1, "image_size": image_size, "load_size": load_size_for(image_size),
+                "center_crop": center_crop, "counts": {"train": n_train, "val": n_val}, "source": "generated",
                 "skipped": []}
     with open(os.path.join(data_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f)

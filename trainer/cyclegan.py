@@ -18,7 +18,6 @@ from trainer import losses
 from trainer.base import IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid
 from trainer.networks import build
 
-DOMAINS = ("A", "B")
 FIXED_IMAGES_PER_DOMAIN = 4   # images per domain in the sample grids
 SWAP_PROBABILITY = 0.5        # once the pool is full: chance of answering with a stored image
 
@@ -121,9 +120,9 @@ class Model(GenerativeModel):
     def _domain_files(self, data_dir: str, domain: str, split: str) -> list[str]:
         files = split_files(self._domain_dir(data_dir, domain), split)
         if not files and split == "train":
-            raise FileNotFoundError(f"no {split} TFRecords in {self._domain_dir(data_dir, domain)}: CycleGAN data is "
-                             f"{data_dir}/A and {data_dir}/B, as `python -m preprocess` writes for an input "
-                             "folder holding trainA/ and trainB/")
+            raise FileNotFoundError(
+                f"no {split} TFRecords in {self._domain_dir(data_dir, domain)}: CycleGAN data is {data_dir}/A and "
+                f"{data_dir}/B, as `python -m preprocess` writes for an input folder holding trainA/ and trainB/")
         return files
 
     def _center_crop(self, data_dir: str, domain: str) -> bool:
@@ -158,10 +157,10 @@ class Model(GenerativeModel):
         size = cfg.image_size
         generator = dict(image_size=size, base_filters=cfg.base_filters, n_blocks=cfg.resolved_n_blocks)
         discriminator = dict(image_size=size, base_filters=cfg.base_filters)
-        self.g_ab = build("resnet_generator", **generator)
-        self.g_ba = build("resnet_generator", **generator)
-        self.d_a = build("patchgan_discriminator", **discriminator)
-        self.d_b = build("patchgan_discriminator", **discriminator)
+        self.g_ab = build("resnet_generator", name="g_ab", **generator)
+        self.g_ba = build("resnet_generator", name="g_ba", **generator)
+        self.d_a = build("patchgan_discriminator", name="d_a", **discriminator)
+        self.d_b = build("patchgan_discriminator", name="d_b", **discriminator)
         self.g_optimizer = keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="g_optimizer")
         self.d_optimizer = keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="d_optimizer")
         self.g_optimizer.build(self._generator_variables())

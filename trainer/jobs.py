@@ -3,9 +3,8 @@
     {"name", "model", "state", "created", "started", "ended", "step", "max_steps", "data_dir", "args", "error"}
     state: QUEUED -> PREPARING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED      times: RFC 3339 UTC
 
-Imports no TensorFlow, so shell helpers and the registry can use it cheaply. Also a tiny CLI for `run_training.sh`:
-    python -m trainer.jobs check-name NAME
-    python -m trainer.jobs set-state JOB_DIR STATE [--model M] [--data-dir D] [--error MSG]
+Imports no TensorFlow, so shell helpers and the registry can use it cheaply. `run_training.sh` checks names with
+    python -m trainer.jobs check-name NAME      (exit 2 and a message when invalid)
 """
 from __future__ import annotations
 
@@ -96,19 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-name", help="exit 2 with a message unless NAME is a valid job name")
     check.add_argument("name")
-    state = commands.add_parser("set-state", help="create or update JOB_DIR/job.json with STATE")
-    state.add_argument("job_dir")
-    state.add_argument("state", choices=STATES)
-    state.add_argument("--model")
-    state.add_argument("--data-dir")
-    state.add_argument("--error")
     args = parser.parse_args(argv)
     try:
-        if args.command == "check-name":
-            validate_name(args.name, "job name")
-        else:
-            job = Job.open(args.job_dir, model=args.model, data_dir=args.data_dir)
-            job.set_state(args.state, **({"error": args.error} if args.error else {}))
+        validate_name(args.name, "job name")
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -27,7 +27,6 @@ import signal
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from preprocess import storage
@@ -328,8 +327,11 @@ def train(config: TrainConfig, args=(), stream=None) -> TrainResult:
         raise
     except BaseException as err:
         trainer.progress.close_line()
-        trainer.job.set_state(jobs.FAILED, error=str(err) or type(err).__name__)
-        trainer.dirs.push()
+        try:  # record the failure; never let a second error (say, the bucket) hide the first
+            trainer.job.set_state(jobs.FAILED, error=str(err) or type(err).__name__)
+            trainer.dirs.push()
+        except Exception as secondary:
+            trainer.progress.message(f"could not record the failure in job.json: {secondary}")
         raise
     finally:
         trainer.signals.restore()

@@ -24,10 +24,10 @@ the noise the uninterrupted run would have drawn, and no RNG state needs checkpo
 """
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-import keras
 from preprocess.records import make_dataset, split_files
 from trainer import losses, networks
 from trainer.base import EMBEDDINGS, IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid

@@ -29,13 +29,14 @@ def _load_all() -> None:
                 raise
 
 
-def build(name: str, **kwargs):
-    """Build the Keras model registered as `name` with the builder's keyword arguments."""
+def build(network: str, /, **kwargs):
+    """Build the Keras model registered as `network` with the builder's keyword arguments (which may include the
+    Keras model's own `name`)."""
     _load_all()
     try:
-        builder = _REGISTRY[name]
+        builder = _REGISTRY[network]
     except KeyError:
-        raise ValueError(f"unknown network {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+        raise ValueError(f"unknown network {network!r}; known: {', '.join(sorted(_REGISTRY))}") from None
     return builder(**kwargs)
 
 
