@@ -87,17 +87,21 @@ def _where(index: int, alias: str | None = None) -> str:
     return f"instance {index}" + (f", input '{alias}'" if alias else "")
 
 
+def check_input_names(signature: Signature, names: set[str], where: Callable[[str], str]) -> None:
+    """InvalidInput for the first unknown or missing input; `where(alias)` says where (instance and input)."""
+    takes = f"(signature '{signature.name}' takes {', '.join(signature.inputs)})"
+    unknown = sorted(names - set(signature.inputs))
+    if unknown:
+        raise InvalidInput(f"{where(unknown[0])}: unknown input {takes}")
+    missing = [alias for alias in signature.required if alias not in names]
+    if missing:
+        raise InvalidInput(f"{where(missing[0])}: missing {takes}")
+
+
 def parse_instance(signature: Signature, instance: Any, index: int) -> Instance:
     """One row-format instance -> Instance; InvalidInput naming the instance and the input otherwise."""
     if isinstance(instance, dict) and not V.is_b64_object(instance):
-        unknown = sorted(set(instance) - set(signature.inputs))
-        if unknown:
-            raise InvalidInput(f"{_where(index, unknown[0])}: unknown input (signature '{signature.name}' takes "
-                               f"{', '.join(signature.inputs)})")
-        missing = [a for a in signature.required if a not in instance]
-        if missing:
-            raise InvalidInput(f"{_where(index, missing[0])}: missing (signature '{signature.name}' takes "
-                               f"{', '.join(signature.inputs)})")
+        check_input_names(signature, set(instance), lambda alias: _where(index, alias))
         given = dict(instance)
     elif len(signature.required) == 1:
         given = {signature.required[0]: instance}
@@ -283,14 +287,7 @@ def parse_tensor_request(model: LoadedModel, inputs: dict[str, np.ndarray], sign
     """Named numpy inputs (e.g. from gRPC TensorProtos) -> Request, with the same checks as JSON instances:
     dtype kind, shape, equal batch sizes, finite floats, decodable images, key filling."""
     signature = choose_signature(model, set(inputs) or None, signature_name)
-    unknown = sorted(set(inputs) - set(signature.inputs))
-    if unknown:
-        raise InvalidInput(f"input '{unknown[0]}': unknown input (signature '{signature.name}' takes "
-                           f"{', '.join(signature.inputs)})")
-    missing = [a for a in signature.required if a not in inputs]
-    if missing:
-        raise InvalidInput(f"input '{missing[0]}': missing (signature '{signature.name}' takes "
-                           f"{', '.join(signature.inputs)})")
+    check_input_names(signature, set(inputs), lambda alias: f"input '{alias}'")
     batch = {}
     for alias, value in inputs.items():
         try:
