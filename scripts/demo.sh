@@ -24,7 +24,7 @@
 #
 # Environment:
 #   GENART_HOME                   where jobs/, models/ and demo/ go (default <repo>/workspace)
-#   GENART_DEMO_STEPS             VAE-GAN training steps (default 3000; e.g. 4 for a smoke test)
+#   GENART_DEMO_STEPS             VAE-GAN training steps (default 4000; e.g. 4 for a smoke test)
 #   GENART_DEMO_CYCLEGAN_STEPS    CycleGAN training steps with --full (default 100)
 #
 # Every process it starts (the trainer and run_training.sh's TensorBoard, the server, predict and batch jobs) is
@@ -173,7 +173,7 @@ GENART_HOME="$(cd "$GENART_HOME" && pwd)"
 export GENART_HOME
 PY="$REPO/.venv/bin/python"
 
-STEPS="${GENART_DEMO_STEPS:-3000}"
+STEPS="${GENART_DEMO_STEPS:-4000}"
 CYCLE_STEPS="${GENART_DEMO_CYCLEGAN_STEPS:-100}"
 [[ "$STEPS" =~ ^[1-9][0-9]*$ ]] || fail "GENART_DEMO_STEPS must be a positive integer, got '$STEPS'"
 [[ "$CYCLE_STEPS" =~ ^[1-9][0-9]*$ ]] || fail "GENART_DEMO_CYCLEGAN_STEPS must be a positive integer, got '$CYCLE_STEPS'"

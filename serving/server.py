@@ -25,12 +25,14 @@ import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 from preprocess import storage  # noqa: E402
 from preprocess.naming import validate_name  # noqa: E402
 from serving import registry  # noqa: E402
-from serving.batching import BatchingOptions  # noqa: E402
-from serving.manager import ModelManager, ModelSpec  # noqa: E402
+
+if TYPE_CHECKING:  # the manager imports TensorFlow: `--help` and flag errors must not wait for it
+    from serving.manager import ModelManager
 
 log = logging.getLogger("serving.server")
 
@@ -99,6 +101,9 @@ def _read_token(path: str | None) -> str | None:
 
 
 def build_manager(args: argparse.Namespace, on_change=None) -> ModelManager:
+    from serving.batching import BatchingOptions
+    from serving.manager import ModelManager, ModelSpec
+
     batching = None
     if args.enable_batching:
         extra = {"num_batch_threads": args.num_batch_threads} if args.num_batch_threads else {}

@@ -27,7 +27,7 @@ from PIL import Image
 
 from preprocess import storage
 from preprocess.records import make_example
-from serving import batch_predict, beam_io
+from serving import batch_predict, beam_inference
 from tests import serving_models as sm
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -280,7 +280,7 @@ def test_tf_record_input(tfrecord_run):
 # ---------------------------------------------------------------- failures that escape a batch
 
 
-class ExplodingHandler(batch_predict.SavedModelHandler):
+class ExplodingHandler(beam_inference.SavedModelHandler):
     """Fails every batch that holds the instance keyed "boom", as a crashing graph or worker would."""
 
     def run_inference(self, batch, model, inference_args=None):
@@ -292,14 +292,14 @@ class ExplodingHandler(batch_predict.SavedModelHandler):
 def test_a_batch_that_fails_whole_reports_each_of_its_instances(tmp_path, monkeypatch, capsys):
     import apache_beam as beam
 
-    monkeypatch.setattr(batch_predict, "PROGRESS_EVERY_S", 0.0)  # a progress line for every instance
+    monkeypatch.setattr(beam_inference, "PROGRESS_EVERY_S", 0.0)  # a progress line for every instance
 
     lines = [json.dumps({"embeddings": _embedding(np.random.default_rng(i)), "key": f"k{i}"}) for i in range(7)]
     lines[4] = json.dumps({"embeddings": _embedding(np.random.default_rng(4)), "key": "boom"})
     (tmp_path / "in.json").write_text("\n".join(lines) + "\n")
     handler = ExplodingHandler(sm.saved_model("vaegan", 1), batch_size=2)
     with beam.Pipeline() as pipeline:
-        batch_predict.build_pipeline(pipeline, [str(tmp_path / "in.json")], str(tmp_path / "out"), handler)
+        beam_inference.build_pipeline(pipeline, [str(tmp_path / "in.json")], str(tmp_path / "out"), handler)
     outputs = read_outputs(str(tmp_path / "out"))
     failed = {row["key"]: row for row in outputs["errors"]}
     assert "boom" in failed and 1 <= len(failed) <= 2  # the batch of 2 (or the last, lone one) holding it
@@ -316,7 +316,7 @@ def test_a_batch_that_fails_whole_reports_each_of_its_instances(tmp_path, monkey
 def test_handler_validates_each_instance_and_mixes_signatures():
     from serving.beam_io import Source
 
-    handler = batch_predict.SavedModelHandler(sm.saved_model("vaegan", 1), batch_size=8)
+    handler = beam_inference.SavedModelHandler(sm.saved_model("vaegan", 1), batch_size=8)
     model = handler.load_model()
     rng = np.random.default_rng(0)
     batch = [(Source("f.json", 1), {"embeddings": _embedding(rng)}),
@@ -339,7 +339,7 @@ def test_handler_validates_each_instance_and_mixes_signatures():
 def test_handler_signature_name_applies_to_every_instance():
     from serving.beam_io import Source
 
-    handler = batch_predict.SavedModelHandler(sm.saved_model("vaegan", 1), "image_bytes")
+    handler = beam_inference.SavedModelHandler(sm.saved_model("vaegan", 1), "image_bytes")
     model = handler.load_model()
     out = handler.run_inference([(Source("f", 1), {"embeddings": [0.0] * sm.LATENT_DIM})], model)
     assert "unknown input" in out[0][1].inference.message
@@ -391,7 +391,7 @@ def test_direct_runner_defaults_to_worker_threads_unless_told():
     from apache_beam.options.pipeline_options import DirectOptions
 
     def direct(args):
-        options = batch_predict.pipeline_options(args).view_as(DirectOptions)
+        options = beam_inference.pipeline_options(args).view_as(DirectOptions)
         return options.direct_running_mode, options.direct_num_workers
 
     assert direct([]) == ("multi_threading", min(4, max(2, os.cpu_count())))
@@ -417,3 +417,10 @@ def test_python_m_entry_point_with_beam_options(tmp_path):
     outputs = read_outputs(str(out))
     assert outputs["errors_files"] == ["prediction.errors_stats-00000-of-00001"] and outputs["errors"] == []
     assert sorted(row["key"] for row in outputs["results"]) == sorted(str(i) for i in range(10))
+
+
+def test_cli_data_formats_are_the_ones_beam_io_reads():
+    """The light CLI module names the formats itself (it must not import Beam for `--help`)."""
+    from serving import beam_io
+
+    assert batch_predict.DATA_FORMATS == beam_io.DATA_FORMATS

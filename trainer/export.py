@@ -20,12 +20,24 @@ import os
 import sys
 import uuid
 
-import tensorflow as tf
 
-from preprocess import storage
-from preprocess.records import decode_and_preprocess, to_uint8
-from trainer.base import EMBEDDINGS, IMAGE_BYTES, GenerativeModel, SignatureSpec, model_class
-from trainer.config import TrainConfig
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.export",
+        description="Export a job's latest checkpoint as a SavedModel in JOB_DIR/export/ (INTERFACE.md section 3).")
+    parser.add_argument("--job-dir", required=True, help="the job dir (local or gs://)")
+    return parser
+
+
+if __name__ == "__main__":  # `--help` and usage errors answer before the seconds-long TensorFlow import below
+    build_parser().parse_args()
+
+import tensorflow as tf  # noqa: E402
+
+from preprocess import storage  # noqa: E402
+from preprocess.records import decode_and_preprocess, to_uint8  # noqa: E402
+from trainer.base import EMBEDDINGS, IMAGE_BYTES, GenerativeModel, SignatureSpec, model_class  # noqa: E402
+from trainer.config import TrainConfig  # noqa: E402
 
 EXPORT_DIR = "export"
 CHECKPOINT_DIR = "checkpoints"
@@ -206,11 +218,7 @@ def export_job(job_dir: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m trainer.export",
-        description="Export a job's latest checkpoint as a SavedModel in JOB_DIR/export/ (INTERFACE.md section 3).")
-    parser.add_argument("--job-dir", required=True, help="the job dir (local or gs://)")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         path = export_job(args.job_dir)
     except (FileNotFoundError, ValueError) as err:
