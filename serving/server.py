@@ -102,7 +102,8 @@ def _read_token(path: str | None) -> str | None:
 
 def build_manager(args: argparse.Namespace, on_change=None) -> ModelManager:
     from serving.batching import BatchingOptions
-    from serving.manager import ModelManager, ModelSpec
+    from serving.manager import ModelManager
+    from serving.model_config import ModelSpec
 
     batching = None
     if args.enable_batching:

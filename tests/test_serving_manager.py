@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from serving import core
 from serving.batching import Batcher, BatchingOptions
-from serving.manager import AVAILABLE, END, UNLOADING, ModelManager, ModelSpec, specs_from_config_file
+from serving.manager import AVAILABLE, END, UNLOADING, ModelManager
+from serving.model_config import ModelSpec, specs_from_config_file
 
 
 @pytest.mark.parametrize("policy, expected", [

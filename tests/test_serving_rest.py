@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from serving.batching import BatchingOptions
-from serving.manager import ModelManager, ModelSpec
+from serving.manager import ModelManager
+from serving.model_config import ModelSpec
 from serving.rest import create_app
 
 TOKEN = "s3cret-token"
