@@ -2,8 +2,8 @@
 (tf.data from TFRecords, summaries, sample grids, checkpoints: `trainer.loop.train`), their ratio (goal: the full
 loop >= 0.9x the bare step), the first-step (tracing) times and the peak RSS.
 
-    python bench/train_throughput.py                       # VAE-GAN, 64 px, batch 64
-    python bench/train_throughput.py --model cyclegan --image-size 128 --batch-size 1 --base-filters 16
+    python bench/train_throughput.py                  # both rows: VAE-GAN 64 px batch 64, CycleGAN 128 px batch 1
+    python bench/train_throughput.py --model cyclegan --image-size 128 --batch-size 1 --base-filters 64
 
 The default width (--base-filters 16, not the model default 64) keeps the run to a few minutes on 2 CPU cores;
 every setting is printed. The data are generated blob images, stored like `python -m preprocess` does without
@@ -23,13 +23,14 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO_ROOT, os.path.join(REPO_ROOT, "tests")]
 UNPAIRED_MODELS = {"cyclegan"}
+ROWS = {"vaegan": {"image_size": 64, "batch_size": 64}, "cyclegan": {"image_size": 128, "batch_size": 1}}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="vaegan")
-    parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--model", default="all", help="vaegan, cyclegan or all (default: one row each)")
+    parser.add_argument("--image-size", type=int, default=None, help="default: the row's (64 / 128)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the row's (64 / 1)")
     parser.add_argument("--base-filters", type=int, default=16)
     parser.add_argument("--latent-dim", type=int, default=100)
     parser.add_argument("--n-blocks", type=int, default=None, help="CycleGAN ResNet blocks")
@@ -94,44 +95,57 @@ def full_loop(config) -> tuple[float, float]:
     return result.images_per_second, result.first_step_seconds
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def measure(model: str, args: argparse.Namespace) -> dict:
+    """One row: bare step vs full loop of `model` (image size and batch from ROWS unless given)."""
     import tensorflow as tf
 
     from trainer import distribute
     from trainer.config import TrainConfig
 
+    image_size = args.image_size or ROWS[model]["image_size"]
+    batch_size = args.batch_size or ROWS[model]["batch_size"]
     work = tempfile.mkdtemp(prefix="genart-bench-")
     try:
         data_dir = os.path.join(work, "data")
-        write_data(args.model, data_dir, args.image_size, args.images)
+        write_data(model, data_dir, image_size, args.images)
         every = max(1, args.steps // 2)
         config = TrainConfig(
-            model=args.model, data_dir=data_dir, job_dir=os.path.join(work, "bench_job"),
-            image_size=args.image_size, batch_size=args.batch_size, base_filters=args.base_filters,
+            model=model, data_dir=data_dir, job_dir=os.path.join(work, "bench_job"),
+            image_size=image_size, batch_size=batch_size, base_filters=args.base_filters,
             latent_dim=args.latent_dim, n_blocks=args.n_blocks, max_steps=args.steps + 1,
             summary_every_steps=max(1, args.steps // 6), sample_every_steps=every, checkpoint_every_steps=every,
         ).validate()
         device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
-        print(f"settings: model={args.model} image_size={args.image_size} batch_size={args.batch_size} "
+        print(f"settings: model={model} image_size={image_size} batch_size={batch_size} "
               f"base_filters={args.base_filters} latent_dim={args.latent_dim} steps={args.steps} "
-              f"images={args.images} device={device} xla={distribute.use_jit()}")
-        print(f"full loop writes: summaries every {config.summary_every_steps} steps, sample grids and "
-              f"checkpoints every {every} steps")
+              f"images={args.images} device={device} xla={distribute.use_jit()}; the full loop writes summaries "
+              f"every {config.summary_every_steps} steps, sample grids and checkpoints every {every}", flush=True)
         # Bare steps before and after the full loop, so that a change in machine load hits both sides.
         bare = BareStep(config, data_dir)
         bare.run(args.steps // 2)
         full, full_first = full_loop(config)
         bare.run(args.steps - args.steps // 2)
         traces = bare.step.experimental_get_tracing_count()
-        print(f"(a) bare train step : {bare.images_per_second:8.1f} img/s   first step (tracing) "
-              f"{bare.first_step_seconds:6.1f} s" + (f"   WARNING: traced {traces} times" if traces > 1 else ""))
-        print(f"(b) full loop       : {full:8.1f} img/s   first step (tracing) {full_first:6.1f} s")
-        print(f"ratio full/bare     : {full / bare.images_per_second:8.2f}   (goal >= 0.9)")
-        print(f"peak RSS            : {peak_rss_mib():8.0f} MiB")
+        if traces > 1:
+            print(f"WARNING: the bare step of {model} traced {traces} times")
+        return {"model": f"{model} {image_size}px b{batch_size}", "bare": bare.images_per_second, "full": full,
+                "bare_first": bare.first_step_seconds, "full_first": full_first}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    models = list(ROWS) if args.model == "all" else [args.model]
+    rows = [measure(model, args) for model in models]
+    print("\nmodel                    (a) bare img/s  (b) full loop img/s  ratio b/a (goal >= 0.9)  "
+          "first step a / b (tracing)")
+    for row in rows:
+        print(f"{row['model']:<24} {row['bare']:14.1f}  {row['full']:19.1f}  {row['full'] / row['bare']:23.2f}  "
+              f"{row['bare_first']:8.1f} s / {row['full_first']:.1f} s")
+    print("(CycleGAN: one image = one A image and one B image.)" if "cyclegan" in models else "")
+    print(f"peak RSS of this process: {peak_rss_mib():.0f} MiB")
     return 0
 
 
