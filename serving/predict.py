@@ -113,15 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from serving import client, core
+    from serving import client  # REST needs no TensorFlow: only --model-dir (and gRPC) import it
 
+    failures: tuple = (client.ServingError,)
     try:
         if args.model_dir:
+            from serving import core
+
+            failures += (core.PredictionError,)
             predictions = predict_local(args.model_dir, args.model, instances, args.signature_name, args.version)
         else:
             predictions = client.connect(args.server, token).predict(
                 args.model, instances, signature_name=args.signature_name, version=args.version)
-    except (client.ServingError, core.PredictionError) as err:
+    except failures as err:
         print(f"error: prediction failed: {err}", file=sys.stderr)
         return 1
     except (OSError, FileNotFoundError, ValueError) as err:

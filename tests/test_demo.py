@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -199,6 +200,16 @@ def test_demo_end_to_end(checkout, tmp_path):
     assert "server ready" in output and "REST API listening" in open(os.path.join(run_dir, "logs", "server.log")).read()
 
 
+def _job_states(home: str) -> list[str]:
+    states = []
+    for name in os.listdir(os.path.join(home, "jobs")) if os.path.isdir(os.path.join(home, "jobs")) else []:
+        try:
+            states.append(json.load(open(os.path.join(home, "jobs", name, "job.json")))["state"])
+        except (OSError, ValueError, KeyError):
+            pass
+    return states
+
+
 def test_ctrl_c_during_training_stops_everything(checkout, tmp_path):
     """Ctrl-C (SIGINT to the whole foreground process group) while training: the trainer saves a checkpoint, the
     job is CANCELLED, the demo exits 130 naming the step, and no process it started is left."""
@@ -206,23 +217,24 @@ def test_ctrl_c_during_training_stops_everything(checkout, tmp_path):
     proc = subprocess.Popen([os.path.join(checkout, "scripts", "demo.sh")], cwd=tmp_path,
                             env=_demo_env(home, 100000), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
-    lines = []
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
     try:
         deadline = time.time() + 300
-        for line in proc.stdout:  # until the trainer has started its loop
-            lines.append(line)
-            if line.startswith("training vaegan on") or time.time() > deadline:
-                break
-        assert any(line.startswith("training vaegan on") for line in lines), "".join(lines)[-4000:]
+        while "RUNNING" not in _job_states(home):  # job.json says the training loop has started
+            assert proc.poll() is None and time.time() < deadline, "".join(lines)[-4000:]
+            time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
-        output, _ = proc.communicate(timeout=180)
+        proc.wait(timeout=180)
+        reader.join(timeout=30)
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        proc.wait()
         raise
-    output = "".join(lines) + output
+    output = "".join(lines)
     assert proc.returncode == 130, output[-4000:]
-    assert "interrupted by SIGINT during step 'train (VAE-GAN)'" in output
+    assert "interrupted by SIGINT during step 'train (VAE-GAN)'" in output, output[-4000:]
     assert not _wait_until_gone(home), "processes left behind"
     (job,) = os.listdir(os.path.join(home, "jobs"))
     record = json.load(open(os.path.join(home, "jobs", job, "job.json")))
