@@ -189,6 +189,7 @@ mkdir -p "$GENART_HOME"
 GENART_HOME="$(cd "$GENART_HOME" && pwd)"
 export GENART_HOME
 PY="$REPO/.venv/bin/python"
+HELPERS="$REPO/scripts/demo_helpers.py"
 
 STEPS="${GENART_DEMO_STEPS:-4000}"
 CYCLE_STEPS="${GENART_DEMO_CYCLEGAN_STEPS:-500}"
@@ -291,17 +292,7 @@ fi
 STEP="start the server"
 STEP_LOG="$LOGS/server.log"
 SERVER_CONFIG="$RUN_DIR/models.config"
-config_entry() {  # config_entry NAME BASE_PATH: one model_config of a TF Serving model_config_list
-  local path=${2//\\/\\\\}
-  path=${path//\"/\\\"}
-  printf '  config {\n    name: "%s"\n    base_path: "%s"\n    model_platform: "tensorflow"\n  }\n' "$1" "$path"
-}
-{
-  echo "model_config_list {"
-  config_entry "$MODEL" "$(dirname "$VERSION_DIR")"
-  [[ $FULL == 1 ]] && config_entry "$CYCLE_MODEL" "$(dirname "$CYCLE_VERSION_DIR")"
-  echo "}"
-} > "$SERVER_CONFIG"
+"$PY" "$HELPERS" models-config "$SERVER_CONFIG" "$MODEL" $([[ $FULL == 1 ]] && echo "$CYCLE_MODEL")
 read -r REST_PORT GRPC_PORT < <(free_ports 2)
 SERVER="http://127.0.0.1:$REST_PORT"
 say "serve: python -m serving.server --model-config-file models.config --rest-api-port $REST_PORT --port $GRPC_PORT"
@@ -309,27 +300,7 @@ say "serve: python -m serving.server --model-config-file models.config --rest-ap
   > "$STEP_LOG" 2>&1 3>&- 4>&- &
 SERVER_PID=$!
 SERVER_STATE="running"
-WAIT_READY='
-import os, sys, time, urllib.error, urllib.request
-server, pid = sys.argv[1], int(sys.argv[2])
-deadline = time.time() + 300
-while time.time() < deadline:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        sys.exit("the server exited before it was ready")
-    try:
-        with urllib.request.urlopen(server + "/readyz", timeout=5) as reply:
-            if reply.status == 200:
-                print(f"server ready: {server}")
-                sys.exit(0)
-    except (urllib.error.URLError, OSError):
-        pass
-    time.sleep(0.5)
-sys.exit(f"the server was not ready after 300 s ({server}/readyz)")
-
-'
-run "$PY" -c "$WAIT_READY" "$SERVER" "$SERVER_PID"
+run "$PY" "$HELPERS" wait-ready "$SERVER" "$SERVER_PID"
 
 # ---------------------------------------------------------------- 5. predict, both directions
 
@@ -337,33 +308,9 @@ STEP="write the JSON-instances files"
 STEP_LOG=""
 INSTANCES="$RUN_DIR/instances"
 PREDICTIONS="$RUN_DIR/predictions"
-LATENT_DIM="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["latent_dim"])' "$JOB_DIR/config.json")"
 # gcloud's JSON-instances format, one instance per line:
 #   {"embeddings": [...latent_dim floats...], "key": "0"}     {"image_bytes": {"b64": "..."}, "key": "0"}
-"$PY" - "$INSTANCES" "$LATENT_DIM" "$REPO/examples" "$FULL" <<'EOF'
-import base64, glob, json, os, random, sys
-out, latent_dim, examples, full = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
-rng = random.Random(0)
-
-def write(name, instances):
-    with open(os.path.join(out, name), "w") as f:
-        for instance in instances:
-            f.write(json.dumps(instance) + "\n")
-
-def image_instances(paths):
-    return [{"image_bytes": {"b64": base64.b64encode(open(p, "rb").read()).decode("ascii")}, "key": str(i)}
-            for i, p in enumerate(paths)]
-
-write("embeddings.json", [{"embeddings": [round(rng.gauss(0, 1), 6) for _ in range(latent_dim)], "key": str(i)}
-                          for i in range(8)])
-# one image of each motif (examples/images/<motif>/...)
-write("images.json", image_instances(sorted(glob.glob(os.path.join(examples, "images", m, "*")))[0]
-                                     for m in sorted(os.listdir(os.path.join(examples, "images")))))
-if full:
-    write("images_a.json", image_instances(sorted(glob.glob(os.path.join(examples, "unpaired", "testA", "*")))[:4]))
-    write("images_b.json", image_instances(sorted(glob.glob(os.path.join(examples, "unpaired", "testB", "*")))[:4]))
-EOF
-echo "instances: $INSTANCES/embeddings.json (8 x $LATENT_DIM floats), $INSTANCES/images.json (5 images)"
+"$PY" "$HELPERS" instances "$INSTANCES" "$JOB_DIR" "$REPO/examples" "$FULL"
 
 predict() {  # predict INSTANCES OUT_DIR ARGS...: python -m serving.predict through the server, shown as run
   local instances=$1 out=$2 shown
@@ -385,13 +332,7 @@ predict "$INSTANCES/images.json" "$PREDICTIONS/embeddings_from_images" --model "
 STEP="predict the round trip (predicted embeddings -> images)"
 # Every prediction is a valid instance for the opposite signature: the embeddings predicted from the example
 # images, one per line, are the next request; its images are the model's reconstructions of those examples.
-"$PY" - "$PREDICTIONS/embeddings_from_images.json" "$INSTANCES/round_trip.json" <<'EOF'
-import json, sys
-predictions = json.load(open(sys.argv[1]))["predictions"]
-with open(sys.argv[2], "w") as f:
-    for prediction in predictions:
-        f.write(json.dumps(prediction) + "\n")
-EOF
+"$PY" "$HELPERS" round-trip "$PREDICTIONS/embeddings_from_images.json" "$INSTANCES/round_trip.json"
 predict "$INSTANCES/round_trip.json" "$PREDICTIONS/reconstructions" --model "$MODEL" --version "$VERSION"
 
 if [[ $FULL == 1 ]]; then
@@ -424,54 +365,7 @@ stop_server
 
 STEP="report"
 STEP_LOG=""
-training_speed() {  # training_speed JOB_DIR TRAIN_LOG -> "<images/s> (<source>)"
-  "$PY" - "$1" "$2" <<'EOF'
-import glob, json, os, re, struct, sys
-from datetime import datetime
-
-job_dir, train_log = sys.argv[1], sys.argv[2]
-
-def tensorboard_rate():
-    """Images/s over the whole run from the trainer's `images_per_second` summaries (one per summary interval)."""
-    from tensorboard.compat.proto import event_pb2
-    from tensorboard.util import tensor_util
-    points = []
-    for path in sorted(glob.glob(os.path.join(job_dir, "logs", "**", "events.out.tfevents.*"), recursive=True)):
-        with open(path, "rb") as f:  # TFRecord framing: length (8), crc (4), data, crc (4)
-            while len(head := f.read(12)) == 12:
-                data = f.read(struct.unpack("<Q", head[:8])[0])
-                f.read(4)
-                event = event_pb2.Event.FromString(data)
-                for value in event.summary.value:
-                    if value.tag == "images_per_second":
-                        rate = (float(tensor_util.make_ndarray(value.tensor)) if value.HasField("tensor")
-                                else value.simple_value)
-                        points.append((event.step, rate))
-    if not points:
-        return None
-    points.sort()
-    steps = [b - a for a, b in zip([1] + [s for s, _ in points[:-1]], [s for s, _ in points])]
-    seconds = sum(n / rate for n, (_, rate) in zip(steps, points) if rate > 0)
-    return sum(steps) / seconds if seconds else None
-
-try:
-    rate = tensorboard_rate()
-    if rate:
-        print(f"{rate:.1f} images/s (TensorBoard images_per_second, first step excluded)")
-        sys.exit()
-except Exception:
-    pass
-rates = re.findall(r"([0-9.]+) img/s", open(train_log, errors="replace").read()) if os.path.exists(train_log) else []
-if rates:
-    print(f"{float(rates[-1]):.1f} images/s (the trainer's last progress line)")
-    sys.exit()
-job, config = (json.load(open(os.path.join(job_dir, name))) for name in ("job.json", "config.json"))
-seconds = (datetime.fromisoformat(job["ended"].replace("Z", "+00:00"))
-           - datetime.fromisoformat(job["started"].replace("Z", "+00:00"))).total_seconds()
-print(f"~{job['step'] * config['batch_size'] / max(seconds, 1):.1f} images/s (job.json times, export included)")
-EOF
-}
-SPEED="$(training_speed "$JOB_DIR" "$LOGS/train.log")"
+SPEED="$("$PY" "$HELPERS" training-speed "$JOB_DIR" "$LOGS/train.log" 2>> "$LOGS/report.log")"
 ELAPSED=$((SECONDS - STARTED_AT))
 pngs() { find "$1" -name '*.png' | wc -l; }
 REPORT="$RUN_DIR/report.txt"

@@ -248,6 +248,29 @@ def connect(server: str | None = None, token: str | None = None, timeout: float 
     return GrpcClient(server, token, timeout)
 
 
+def wait_until_ready(server: str, timeout: float = 120.0, alive=None) -> None:
+    """Poll `server`'s `/readyz` (REST URL) until it answers 200; TimeoutError after `timeout` seconds.
+
+    `alive()`, when given, is checked between polls: False (e.g. the server process exited) raises RuntimeError.
+    """
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise RuntimeError(f"the server at {server} exited before it was ready")
+        try:
+            with urllib.request.urlopen(f"{server.rstrip('/')}/readyz", timeout=5) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"the server was not ready after {timeout:.0f} s ({server}/readyz)")
+
+
 _default = {}
 
 

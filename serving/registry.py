@@ -157,16 +157,17 @@ def read_models_config(path: str):
     return config
 
 
-def write_models_config(home: str | None = None) -> str:
+def write_models_config(home: str | None = None, *, names: list[str] | None = None, path: str | None = None) -> str:
     """Rewrite `models/models.config` to name every model under `models/`; return its path.
 
-    Settings a user added to an entry of the previous file (`model_version_policy`, `version_labels`...) are kept
-    for models still present; `name`, `base_path` (absolute) and `model_platform` are always rewritten.
+    `names` limits the file to those models and `path` writes it elsewhere (e.g. a config serving only a demo's
+    models). Settings a user added to an entry of the previous file (`model_version_policy`, `version_labels`...)
+    are kept for models still present; `name`, `base_path` (absolute) and `model_platform` are always rewritten.
     """
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
-    path = models_config_path(home)
+    path = path or models_config_path(home)
     previous = {}
     if storage.exists(path):
         try:
@@ -174,7 +175,7 @@ def write_models_config(home: str | None = None) -> str:
         except RegistryError:
             previous = {}  # a broken file is replaced, not merged
     config = model_server_config_pb2.ModelServerConfig()
-    for name in list_models(home):
+    for name in list_models(home) if names is None else names:
         entry = config.model_config_list.config.add()
         if name in previous:
             entry.CopyFrom(previous[name])

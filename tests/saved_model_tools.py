@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -84,3 +85,13 @@ def run_signature(export_dir: str, signature: str, inputs: dict[str, np.ndarray]
 def call(loaded, signature: str, **inputs) -> dict:
     """Call a signature of a `tf.saved_model.load`ed export; outputs as numpy arrays."""
     return {name: value.numpy() for name, value in loaded.signatures[signature](**inputs).items()}
+
+
+def run_python_json(script: str, *args: str, timeout: float = 300) -> dict:
+    """Run `script` in a fresh CPU-only Python (e.g. to set up logical devices before TF starts) from the repo root;
+    return the JSON object it printed on its last line."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -223,20 +223,12 @@ class ServerProcess:
             raise
 
     def wait_ready(self, timeout: float = 120.0) -> None:
-        import time
-        import urllib.error
-        import urllib.request
+        from serving.client import wait_until_ready
 
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"server not ready after {timeout}s:\n{self.log()}")
+        try:
+            wait_until_ready(self.url, timeout, alive=lambda: self.proc.poll() is None)
+        except (TimeoutError, RuntimeError) as err:
+            raise TimeoutError(f"{err}:\n{self.log()}") from None
 
     def log(self) -> str:
         if not self._log.closed:

@@ -5,15 +5,13 @@ read back from pixel values.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from saved_model_tools import run_python_json
 
 from trainer.config import TrainConfig
 from trainer.cyclegan import ConstantThenLinearDecay, HistoryPool, Model
@@ -171,11 +169,7 @@ print(json.dumps({"pools": [v.numpy().ravel().tolist() for v in pool.images.valu
 
 
 def test_each_replica_keeps_its_own_pool_and_checkpoints_keep_the_first(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    done = subprocess.run([sys.executable, "-c", TWO_REPLICAS, str(tmp_path / "pool")], capture_output=True,
-                          text=True, env=env, timeout=300, cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_python_json(TWO_REPLICAS, str(tmp_path / "pool"))
     first, second = result["pools"]
     assert all(100 <= v < 200 for v in first) and all(200 <= v < 300 for v in second)
     assert result["restored"] == [first, first]

@@ -5,15 +5,12 @@ Untrained tiny models (32 px, 8 filters): these tests check signatures and loadi
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import tensorflow as tf
 
-from saved_model_tools import (PREDICT_METHOD, call, decode_png, encode_image, pattern, run_signature,
+from saved_model_tools import (PREDICT_METHOD, call, decode_png, encode_image, pattern, run_python_json, run_signature,
                                show_signatures)
 from trainer import export
 from trainer.base import model_class
@@ -78,11 +75,7 @@ print(json.dumps({"export": export.export_model(model, sys.argv[1]),
 
 
 def test_export_of_a_model_trained_under_a_mirrored_strategy(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    done = subprocess.run([sys.executable, "-c", MIRRORED_EXPORT, str(tmp_path / "job")], capture_output=True,
-                          text=True, env=env, timeout=300, cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_python_json(MIRRORED_EXPORT, str(tmp_path / "job"))
     export_dir = result["export"]
     assert result["own_bytes"] <= folder_bytes(os.path.join(export_dir, "variables")) <= 1.10 * result["own_bytes"]
     served = run_signature(export_dir, "image_bytes", {"image_bytes": np.array(IMAGES, dtype=object), "key": KEYS},

@@ -208,6 +208,18 @@ def test_models_config_parses_back_and_names_every_model(home):
     assert registry.read_models_config(registry.models_config_path()) == config
 
 
+def test_a_models_config_for_some_models_written_elsewhere(home, tmp_path):
+    """What demo.sh serves: a config naming only its own models, leaving the registry's file as it is."""
+    make_job(home, "j")
+    for model in ("demo", "mine"):
+        registry.deploy("j", model)
+    before = storage.read_text(registry.models_config_path())
+    path = registry.write_models_config(names=["demo"], path=str(tmp_path / "demo.config"))
+    [entry] = registry.read_models_config(path).model_config_list.config
+    assert (entry.name, entry.base_path) == ("demo", os.path.join(home, "models", "demo"))
+    assert storage.read_text(registry.models_config_path()) == before
+
+
 def test_models_config_keeps_a_users_version_policy(home):
     make_job(home, "j")
     registry.deploy("j", "art")
