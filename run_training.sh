@@ -50,7 +50,7 @@ if [[ -z "$JOB_NAME" ]]; then
   fi
   JOB_NAME="${MODEL_NAME}_$(date +%Y%m%d_%H%M%S)"
 fi
-"$PY" -m trainer.jobs check-name "$JOB_NAME"
+"$PY" -m artifacts.jobs check-name "$JOB_NAME"
 
 GENART_HOME="${GENART_HOME:-$REPO/workspace}"
 JOB_DIR="$GENART_HOME/jobs/$JOB_NAME"

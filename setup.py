@@ -18,7 +18,7 @@ setup(
     long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["preprocess", "preprocess.*", "trainer", "trainer.*", "serving", "serving.*"]),
+    packages=find_packages(include=["artifacts", "artifacts.*", "preprocess", "preprocess.*", "trainer", "trainer.*", "serving", "serving.*"]),
     install_requires=_requirements("requirements.txt"),
     extras_require={"test": _requirements("requirements-test.txt")},
 )

@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from preprocess import storage
+from artifacts import storage
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "WEBP")  # JPEG covers MPO (multi-picture) files

@@ -13,7 +13,6 @@ As with any multiprocessing, a script that calls `run` with workers > 1 needs an
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import multiprocessing
@@ -22,16 +21,18 @@ import random
 import re
 import sys
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import tensorflow as tf
 
-from preprocess import images, records, storage
+from artifacts import dataset as layout
+from artifacts import storage
+from preprocess import images, records
 
 IMAGES_PER_SHARD = 2000
 MIN_IMAGES_PER_WORKER = 500  # starting workers costs ~5 s (a TF import) that fewer images do not win back
-UNPAIRED_DOMAINS = ("A", "B")
-_OUTPUT_ENTRY = re.compile(r"^((train|val)-\d{5}-of-\d{5}\.tfrecord|manifest\.json|A|B)$")
+_OUTPUT_ENTRY = re.compile(  # what a run writes into its output dir (anything else there is refused)
+    rf"^(({'|'.join(layout.SPLITS)})-\d{{5}}-of-\d{{5}}{re.escape(layout.SHARD_SUFFIX)}|{re.escape(layout.MANIFEST)}"
+    rf"|{'|'.join(layout.DOMAINS)})$")
 
 
 class PreprocessError(Exception):
@@ -64,13 +65,13 @@ class Dataset:
     subdir: str  # "" or "A" / "B"
     label: str  # where its images come from, for messages
     splits: dict[str, list[str]]  # split -> input-relative paths, in processing (seeded shuffle) order
-    counts: dict[str, int] = dataclasses.field(default_factory=lambda: {split: 0 for split in records.SPLITS})
+    counts: dict[str, int] = dataclasses.field(default_factory=lambda: {split: 0 for split in layout.SPLITS})
     skipped: list[dict] = dataclasses.field(default_factory=list)
 
     @property
     def manifest_path(self) -> str:
         """Relative to the output dir."""
-        return f"{self.subdir}/{records.MANIFEST}" if self.subdir else records.MANIFEST
+        return layout.relative_manifest_path(self.subdir)
 
     @property
     def total(self) -> int:
@@ -121,7 +122,7 @@ def plan_datasets(root: str, options: Options) -> list[Dataset]:
     if len(present) == 1:
         (found,) = present
         raise PreprocessError(f"unpaired input needs both trainA/ and trainB/; found only {found}/")
-    return [_plan_domain(root, domain, options) for domain in UNPAIRED_DOMAINS]
+    return [_plan_domain(root, domain, options) for domain in layout.DOMAINS]
 
 
 def _plan_domain(root: str, domain: str, options: Options) -> Dataset:
@@ -206,7 +207,7 @@ class ShardSet:
 
     def __init__(self, directory: str, split: str, count: int):
         os.makedirs(directory, exist_ok=True)
-        self._writers = [tf.io.TFRecordWriter(os.path.join(directory, records.shard_name(split, i, count)))
+        self._writers = [tf.io.TFRecordWriter(os.path.join(directory, layout.shard_name(split, i, count)))
                          for i in range(count)]
         self.written = 0
 
@@ -249,15 +250,9 @@ def write_datasets(root: str, datasets: list[Dataset], staging: str, options: Op
 
 
 def manifest_for(dataset: Dataset, source: str, options: Options) -> dict:
-    return {
-        "version": 1,
-        "image_size": options.image_size,
-        "load_size": records.load_size_for(options.image_size),
-        "center_crop": options.center_crop,
-        "counts": dict(dataset.counts),
-        "source": source,
-        "skipped": dataset.skipped,
-    }
+    return layout.new_manifest(image_size=options.image_size, load_size=records.load_size_for(options.image_size),
+                               center_crop=options.center_crop, counts=dict(dataset.counts), source=source,
+                               skipped=dataset.skipped)
 
 
 # ---------------------------------------------------------------- input and output dirs
@@ -276,25 +271,6 @@ def check_output_dir(output_dir: str) -> None:
                               "they would be replaced — use an empty or new directory")
 
 
-@contextlib.contextmanager
-def local_input(input_dir: str):
-    """A local copy of the input's image files when it is gs://, else the dir itself."""
-    if not storage.is_gcs(input_dir):
-        yield input_dir
-        return
-    local = storage.local_staging_dir("genart-input-")
-
-    def download(rel: str) -> None:
-        storage.download_file(storage.join(input_dir, rel), os.path.join(local, rel))
-
-    try:
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(download, images.discover_images(input_dir)))
-        yield local
-    finally:
-        storage.rmtree(local)
-
-
 def staging_dir_for(output_dir: str) -> str:
     """Local staging: a hidden sibling of the output (same file system, so the final swap is a rename)."""
     if storage.is_gcs(output_dir):
@@ -309,17 +285,10 @@ def staging_dir_for(output_dir: str) -> str:
 
 def publish(staging: str, output_dir: str, manifests: dict[str, dict]) -> None:
     """Swap the staged shards into `output_dir`, old shards gone, each manifest.json written last."""
-    if storage.is_gcs(output_dir):
-        for rel in manifests:  # readers must never see an old manifest beside new (or missing) shards
-            if storage.exists(storage.join(output_dir, rel)):
-                storage.remove(storage.join(output_dir, rel))
-        storage.replace_dir(staging, output_dir)
-        for rel, manifest in manifests.items():
-            storage.write_json(storage.join(output_dir, rel), manifest)
-        return
     for rel, manifest in manifests.items():
         storage.write_json(os.path.join(staging, rel), manifest)
-    storage.replace_dir(staging, os.path.abspath(output_dir))
+    storage.publish(staging, output_dir if storage.is_gcs(output_dir) else os.path.abspath(output_dir),
+                    markers=list(manifests))
 
 
 # ---------------------------------------------------------------- the run
@@ -331,7 +300,7 @@ def run(input_dir: str, output_dir: str, options: Options = Options(), progress:
         raise PreprocessError(f"input dir not found: {input_dir}")
     check_output_dir(output_dir)
     source = input_dir.rstrip("/") if storage.is_gcs(input_dir) else os.path.abspath(input_dir)
-    with local_input(input_dir) as root:
+    with storage.local_copy(input_dir, "genart-input-", images.discover_images(input_dir)) as root:
         datasets = plan_datasets(root, options)
         staging = staging_dir_for(output_dir)
         try:

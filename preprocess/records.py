@@ -2,7 +2,7 @@
 
 Owns:
 - the `tf.train.Example` feature spec (`image/encoded`, `image/format`, `image/height`, `image/width`,
-  `image/filename`), shard names and `manifest.json` reading;
+  `image/filename`); shard names and the manifest are the dataset layout's (`artifacts.dataset`);
 - the pixel pipeline: `center_crop_resize` / `resize_shorter_side` (antialiased `tf.image.resize`, rounded to
   uint8), `to_float` ([-1, 1]) and `decode_and_preprocess` — the exact function the exported serving graph calls,
   and the one the trainer calls on center-crop data, so train and serve preprocessing cannot drift apart;
@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from preprocess import storage
-
-MANIFEST = "manifest.json"
-SPLITS = ("train", "val")
 FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),
     "image/format": tf.io.FixedLenFeature([], tf.string, default_value=b"png"),
@@ -28,10 +24,6 @@ FEATURES = {
 def load_size_for(image_size: int) -> int:
     """Shorter-side size stored for random-crop data (INTERFACE.md section 1)."""
     return int(round(image_size * 1.125))
-
-
-def shard_name(split: str, index: int, count: int) -> str:
-    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
 
 
 def make_example(png_bytes: bytes, height: int, width: int, filename: str) -> bytes:
@@ -51,15 +43,6 @@ def make_example(png_bytes: bytes, height: int, width: int, filename: str) -> by
     })
     # deterministic: map entries in key order, so the same image gives the same bytes in every process
     return tf.train.Example(features=features).SerializeToString(deterministic=True)
-
-
-def read_manifest(data_dir: str) -> dict:
-    return storage.read_json(storage.join(data_dir, MANIFEST))
-
-
-def split_files(data_dir: str, split: str) -> list[str]:
-    """The shard files of one split (`train` or `val`), sorted."""
-    return storage.glob(storage.join(data_dir, f"{split}-*-of-*.tfrecord"))
 
 
 # ---------------------------------------------------------------- the shared pixel pipeline

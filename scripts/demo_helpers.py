@@ -19,11 +19,12 @@ from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from serving import client, registry  # noqa: E402
+from artifacts import jobs, model_tree, storage  # noqa: E402
+from serving import client  # noqa: E402
 
 
 def models_config(out: str, *names: str) -> None:
-    registry.write_models_config(names=list(names), path=out)
+    model_tree.write_models_config(names=list(names), path=out)
 
 
 def wait_ready(server: str, pid: str) -> None:
@@ -52,7 +53,7 @@ def _image_instances(paths) -> list[dict]:
 def instances(out: str, job_dir: str, examples: str, full: str) -> None:
     """gcloud's JSON instances, one per line: `{"embeddings": [...], "key": "0"}`, `{"image_bytes": {"b64"}, ...}`."""
     os.makedirs(out, exist_ok=True)
-    latent_dim = json.load(open(os.path.join(job_dir, "config.json")))["latent_dim"]
+    latent_dim = storage.read_json(jobs.config_path(job_dir))["latent_dim"]
     rng = random.Random(0)
     _write_lines(os.path.join(out, "embeddings.json"),
                  ({"embeddings": [round(rng.gauss(0, 1), 6) for _ in range(latent_dim)], "key": str(i)}
@@ -106,7 +107,7 @@ def training_speed(job_dir: str, train_log: str) -> None:
     if rates:
         print(f"{float(rates[-1]):.1f} images/s (the trainer's last progress line)")
         return
-    job, config = (json.load(open(os.path.join(job_dir, name))) for name in ("job.json", "config.json"))
+    job, config = jobs.read(job_dir), storage.read_json(jobs.config_path(job_dir))
     seconds = (datetime.fromisoformat(job["ended"].replace("Z", "+00:00"))
                - datetime.fromisoformat(job["started"].replace("Z", "+00:00"))).total_seconds()
     print(f"~{job['step'] * config['batch_size'] / max(seconds, 1):.1f} images/s (job.json times, export included)")
@@ -120,5 +121,5 @@ if __name__ == "__main__":
         sys.exit(__doc__)
     try:
         COMMANDS[sys.argv[1]](*sys.argv[2:])
-    except (OSError, RuntimeError, TimeoutError, ValueError, registry.RegistryError) as err:
+    except (OSError, RuntimeError, TimeoutError, ValueError, model_tree.ModelTreeError) as err:
         sys.exit(f"demo_helpers {sys.argv[1]}: {err}")

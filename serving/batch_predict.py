@@ -22,8 +22,8 @@ import sys
 import time
 from typing import Sequence
 
-from preprocess import storage
-from serving.registry import SAVED_MODEL_PB
+from artifacts import storage
+from artifacts import export
 
 DEFAULT_BATCH_SIZE = 64
 DATA_FORMATS = ("TEXT", "TF_RECORD", "TF_RECORD_GZIP")  # serving.beam_io reads each of these
@@ -86,21 +86,21 @@ def _data_format(text: str) -> str:
 def resolve_model(args: argparse.Namespace) -> tuple[str, str, int]:
     """(export dir, model name, version) of --model/--version or --model-dir; UsageError if there is none such."""
     if args.model:
-        from serving.registry import RegistryError, resolve_model_dir
+        from artifacts.model_tree import ModelTreeError, resolve_model_dir
 
         try:
             model_dir = resolve_model_dir(args.model, args.version)
-        except RegistryError as err:
+        except ModelTreeError as err:
             raise UsageError(str(err)) from None
         return model_dir, args.model, int(model_dir.rstrip("/").rsplit("/", 1)[-1])
     model_dir = args.model_dir.rstrip("/") or args.model_dir
-    if storage.exists(storage.join(model_dir, SAVED_MODEL_PB)):
+    if export.is_complete(model_dir):
         return model_dir, "", 0
-    from serving.registry import latest_version
+    from artifacts.model_tree import latest_version
 
     version = latest_version(model_dir)  # a model base path (numbered version dirs), as TF Serving takes
     if version is None:
-        raise UsageError(f"--model-dir {model_dir}: no SavedModel there ({SAVED_MODEL_PB} missing, and no "
+        raise UsageError(f"--model-dir {model_dir}: no SavedModel there ({export.SAVED_MODEL_PB} missing, and no "
                          f"numbered version dir holding one)")
     return storage.join(model_dir, str(version)), "", version
 
@@ -110,7 +110,7 @@ def check_signature_name(model_dir: str, signature_name: str | None) -> None:
         return
     from tensorflow.core.protobuf import saved_model_pb2
 
-    proto = saved_model_pb2.SavedModel.FromString(storage.read_bytes(storage.join(model_dir, SAVED_MODEL_PB)))
+    proto = saved_model_pb2.SavedModel.FromString(export.read_saved_model_bytes(model_dir))
     names = sorted({name for graph in proto.meta_graphs for name in graph.signature_def})
     if signature_name not in names:
         raise UsageError(f"--signature-name {signature_name!r}: the model has no such signature "

@@ -21,11 +21,10 @@ Files in and out, and the key rule, are `serving.beam_io`'s; the command line is
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -36,7 +35,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from preprocess import storage
+from artifacts import storage
 from serving import beam_io, core
 from serving import values as V
 from serving.batch_predict import DEFAULT_BATCH_SIZE  # the CLI module is light: no cycle at import
@@ -125,18 +124,16 @@ def _run_group(signature: core.Signature, prepared: list[core.Instance]) -> list
 
 _local_copies: dict[str, str] = {}
 _local_copies_lock = threading.Lock()
+_local_copies_kept = contextlib.ExitStack()  # removed when the worker process exits
+atexit.register(_local_copies_kept.close)
 
 
 def _local_copy(model_dir: str) -> str:
     """A local dir holding the SavedModel (a `gs://` export is downloaded once per process)."""
-    if not storage.is_gcs(model_dir):
-        return model_dir
     with _local_copies_lock:
         if model_dir not in _local_copies:
-            local = tempfile.mkdtemp(prefix="genart-batch-model-")
-            atexit.register(shutil.rmtree, local, True)
-            storage.copytree(model_dir, local)
-            _local_copies[model_dir] = local
+            _local_copies[model_dir] = _local_copies_kept.enter_context(
+                storage.local_copy(model_dir, "genart-batch-model-"))
         return _local_copies[model_dir]
 
 

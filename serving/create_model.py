@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from artifacts import home, jobs, model_tree
 from serving import registry
 
 COLUMNS = ("NAME", "STATE", "MODEL", "STEP", "CREATED")
@@ -59,16 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("-n and -v go with -j, not -l")
     try:
         if args.list:
-            jobs = registry.list_jobs(limit=10)
-            print(format_jobs(jobs) if jobs else f"no jobs under {registry.jobs_dir()}")
+            jobs = jobs.list_jobs(limit=10)
+            print(format_jobs(jobs) if jobs else f"no jobs under {home.jobs_dir()}")
             return 0
         name, version, path = registry.deploy(args.job, args.model_name, args.version)
-    except registry.RegistryError as err:
+    except model_tree.ModelTreeError as err:
         print(f"create_model: {err}", file=sys.stderr)
         return 1
     print(f"Deployed job {args.job} as model {name} version {version}: {path}")
-    job = registry.read_job(args.job) or {}
-    print(how_to_serve(name, registry.models_config_path(), job.get("model")))
+    job = jobs.read_job(args.job) or {}
+    print(how_to_serve(name, model_tree.models_config_path(), job.get("model")))
     return 0
 
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from preprocess import storage
-from serving import registry
+from artifacts import export, storage
+from artifacts import model_tree
 from serving.batching import Batcher, BatchingOptions
 from serving.metrics import Metrics
 from serving.model import LoadedModel, NotFound, Signature, Unavailable, load_model, run_batch
@@ -48,7 +47,7 @@ class _Version:
         self.model: LoadedModel | None = None
         self.batcher: Batcher | None = None
         self.in_flight = 0
-        self.staging: str | None = None
+        self.local_copy = contextlib.ExitStack()  # a gs:// version's local copy, kept while it is loaded
 
     def status(self) -> VersionStatus:
         return VersionStatus(self.number, self.state, "UNKNOWN" if self.error else "OK", self.error)
@@ -143,7 +142,7 @@ class ModelManager:
             return
         try:
             specs = specs_from_config_file(self.config_path) if text else []
-        except registry.RegistryError as err:
+        except model_tree.ModelTreeError as err:
             log.error("%s (keeping the previous configuration)", err)
             self._config_text = text
             return
@@ -172,7 +171,7 @@ class ModelManager:
     def _reconcile(self, model: _Model) -> None:
         spec = model.spec
         try:
-            on_disk = registry.list_versions(spec.base_path)
+            on_disk = model_tree.list_versions(spec.base_path)
         except Exception as err:  # noqa: BLE001 - e.g. a bucket briefly unreachable: try again next poll
             log.warning("cannot list versions of %s in %s: %s", spec.name, spec.base_path, err)
             return
@@ -182,7 +181,7 @@ class ModelManager:
             if entry is not None and entry.state in (LOADING, AVAILABLE):
                 continue
             path = self._version_path(spec.base_path, number)
-            mtime = _mtime(storage.join(path, "saved_model.pb"))
+            mtime = _mtime(export.marker(path))
             if number in model.failed and model.failed[number] == mtime:
                 continue
             self._load(model, number, path, mtime)
@@ -214,10 +213,7 @@ class ModelManager:
         started = time.monotonic()
         log.info("loading model %s version %d from %s", model.spec.name, number, path)
         try:
-            local = path
-            if storage.is_gcs(path):
-                entry.staging = local = storage.local_staging_dir("genart-serving-")
-                storage.copytree(path, local)
+            local = entry.local_copy.enter_context(storage.local_copy(path, "genart-serving-"))
             loaded = load_model(local, model.spec.name, number)
             loaded.warm_up()
         except Exception as err:  # noqa: BLE001 - reported in the version's status
@@ -259,9 +255,7 @@ class ModelManager:
 
     @staticmethod
     def _remove_staging(entry: _Version) -> None:
-        if entry.staging:
-            shutil.rmtree(entry.staging, ignore_errors=True)
-            entry.staging = None
+        entry.local_copy.close()
 
     def _changed(self) -> None:
         if self.on_change is not None:

@@ -7,7 +7,6 @@ graph (`run_batch`). Also the error classes every protocol maps (HTTP status, gR
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -15,11 +14,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from artifacts.export import DEFAULT_SIGNATURE, KEY, latest_export, read_saved_model_bytes  # noqa: F401
 from serving import values as V
 
-DEFAULT_SIGNATURE = "serving_default"
-KEY = "key"
-SAVED_MODEL_PB = "saved_model.pb"
 
 
 class PredictionError(Exception):
@@ -139,24 +136,11 @@ def load_model(path: str, name: str = "", version: int = 0) -> LoadedModel:
     return LoadedModel(path, name, version)
 
 
-def latest_export(path: str) -> str:
-    """`path` if it holds saved_model.pb, else its highest numbered sub-dir that does (a model base path)."""
-    if os.path.exists(os.path.join(path, SAVED_MODEL_PB)):
-        return path
-    numbered = sorted((int(n), n) for n in (os.listdir(path) if os.path.isdir(path) else [])
-                      if n.isdigit() and os.path.exists(os.path.join(path, n, SAVED_MODEL_PB)))
-    if not numbered:
-        raise FileNotFoundError(f"no SavedModel ({SAVED_MODEL_PB}) in {path} or its numbered sub-dirs")
-    return os.path.join(path, numbered[-1][1])
-
-
 def _read_signature_defs(path: str) -> dict[str, meta_graph_pb2.SignatureDef]:
-    proto = saved_model_pb2.SavedModel()
-    with open(os.path.join(path, SAVED_MODEL_PB), "rb") as f:
-        proto.ParseFromString(f.read())
+    proto = saved_model_pb2.SavedModel.FromString(read_saved_model_bytes(path))
     graphs = [g for g in proto.meta_graphs if tf.saved_model.SERVING in g.meta_info_def.tags] or proto.meta_graphs[:1]
     if not graphs:
-        raise ValueError(f"{path}/{SAVED_MODEL_PB} holds no meta graph")
+        raise ValueError(f"the SavedModel in {path} holds no meta graph")
     return dict(graphs[0].signature_def)
 
 

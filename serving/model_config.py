@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from preprocess import storage
-from serving import registry
+from artifacts import storage
+from artifacts import model_tree
 
 
 @dataclass
@@ -42,9 +42,9 @@ class ModelSpec:
 
 def specs_from_config_file(path: str) -> list[ModelSpec]:
     """The models of a TF Serving `models.config` (text format `model_config_list`)."""
-    config = registry.read_models_config(path)
+    config = model_tree.read_models_config(path)
     if config.WhichOneof("config") not in (None, "model_config_list"):
-        raise registry.RegistryError(f"{path}: only model_config_list is supported")
+        raise model_tree.ModelTreeError(f"{path}: only model_config_list is supported")
     specs = [ModelSpec.from_proto(entry) for entry in config.model_config_list.config]
     for spec in specs:  # TF Serving wants absolute base paths; a relative one is taken relative to the file
         if not storage.is_gcs(spec.base_path) and not os.path.isabs(spec.base_path) and not storage.is_gcs(path):

@@ -22,7 +22,7 @@ import json  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 
-from preprocess import storage  # noqa: E402
+from artifacts import storage  # noqa: E402
 
 
 def read_instances(path: str) -> list:
@@ -77,21 +77,13 @@ def predict_local(model_dir: str, name: str, instances: list, signature_name: st
                   version: int | None) -> list:
     from serving import core
 
-    staging = None
-    if storage.is_gcs(model_dir):
-        staging = storage.local_staging_dir("genart-predict-")
-        storage.copytree(model_dir, staging)
-        model_dir = staging
-    try:
+    with storage.local_copy(model_dir, "genart-predict-") as model_dir:
         if version is not None and os.path.isdir(os.path.join(model_dir, str(version))):
             model_dir = os.path.join(model_dir, str(version))
         model_dir = core.latest_export(model_dir)
         model = core.load_model(model_dir, name, version or 0)
         body = {"instances": instances, **({"signature_name": signature_name} if signature_name else {})}
         return core.predict_json(model, body)["predictions"]
-    finally:
-        if staging:
-            storage.rmtree(staging)
 
 
 def main(argv: list[str] | None = None) -> int:

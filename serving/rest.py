@@ -28,7 +28,7 @@ from google.protobuf import json_format
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from preprocess.naming import validate_name, validate_version
+from artifacts.naming import validate_name, validate_version
 from serving import core
 from serving.manager import ModelManager, status_proto
 

@@ -27,9 +27,9 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
-from preprocess import storage  # noqa: E402
-from preprocess.naming import validate_name  # noqa: E402
-from serving import registry  # noqa: E402
+from artifacts import storage  # noqa: E402
+from artifacts.naming import validate_name  # noqa: E402
+from artifacts import model_tree  # noqa: E402
 
 if TYPE_CHECKING:  # the manager imports TensorFlow: `--help` and flag errors must not wait for it
     from serving.manager import ModelManager
@@ -113,7 +113,7 @@ def build_manager(args: argparse.Namespace, on_change=None) -> ModelManager:
         base = args.model_base_path if storage.is_gcs(args.model_base_path) else os.path.abspath(args.model_base_path)
         return ModelManager([ModelSpec(args.model_name, base)], poll_seconds=args.file_system_poll_wait_seconds,
                             batching=batching, on_change=on_change)
-    path = args.model_config_file or registry.models_config_path()
+    path = args.model_config_file or model_tree.models_config_path()
     if not storage.exists(path):
         if args.model_config_file:
             raise FileNotFoundError(f"model config file {path} not found")

@@ -44,7 +44,7 @@ def gcs_emulator():
         host = f"http://127.0.0.1:{port}"
         old = os.environ.get("STORAGE_EMULATOR_HOST")
         os.environ["STORAGE_EMULATOR_HOST"] = host
-        from preprocess import storage
+        from artifacts import storage
         storage._client = None
         yield host
         if old is None:
@@ -60,7 +60,7 @@ def gcs_emulator():
 @pytest.fixture
 def gcs_bucket(gcs_emulator) -> str:
     """A fresh, empty bucket; returns its `gs://name` URL."""
-    from preprocess import storage
+    from artifacts import storage
     name = f"test-{uuid.uuid4().hex[:12]}"
     storage.gcs_client().create_bucket(name)
     return f"gs://{name}"

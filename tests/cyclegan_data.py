@@ -50,7 +50,8 @@ def domain_a_images(count: int, image_size: int, rng: np.random.RandomState) -> 
 def _write_domain(domain_dir: str, splits: dict[str, np.ndarray], image_size: int) -> None:
     import tensorflow as tf  # here, so that importing this helper stays cheap
 
-    from preprocess.records import MANIFEST, load_size_for, make_example, shard_name
+    from artifacts.dataset import MANIFEST, shard_name
+    from preprocess.records import load_size_for, make_example
 
     os.makedirs(domain_dir, exist_ok=True)
     for split, images in splits.items():

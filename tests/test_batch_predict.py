@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from preprocess import storage
+from artifacts import storage
 from preprocess.records import make_example
 from serving import batch_predict, beam_inference
 from tests import serving_models as sm

@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from preprocess import pipeline, records, storage
+from artifacts import dataset as layout
+from artifacts import storage
+from preprocess import pipeline, records
 from saved_model_tools import (PREDICT_METHOD, call, decode_png, encode_image, pattern, run_signature,
                                show_signatures)
+from artifacts import jobs, model_tree
 from serving import registry
 from trainer import export, task
 from trainer.base import model_class
@@ -38,7 +41,7 @@ BYTES = [FILES[name] for name in NAMES]
 
 def trainer_tensors(data_dir: str) -> dict[str, np.ndarray]:
     """{file name: what the trainer reads for it}: the `make_dataset(center_crop=True)` tensor of its record."""
-    files = records.split_files(data_dir, "train")
+    files = layout.split_files(data_dir, "train")
     names = tf.data.TFRecordDataset(files).map(lambda s: records.parse_example(s)["image/filename"])
     tensors = records.make_dataset(files, IMAGE_SIZE, center_crop=True, batch_size=len(FILES), training=False,
                                    drop_remainder=False)
@@ -183,10 +186,10 @@ def test_train_serve_parity(trained, loaded, name):
 def test_the_trained_job_deploys_and_its_version_loads(trained, loaded):
     """The loop's job.json and export/ as the registry (`create_model.sh`) sees them."""
     home = os.path.dirname(os.path.dirname(trained[1]))
-    [job] = registry.list_jobs(home)
+    [job] = jobs.list_jobs(home)
     assert (job["name"], job["state"], job["model"], job["step"]) == ("vaegan_job", "SUCCEEDED", "vaegan", 300)
     name, version, path = registry.deploy("vaegan_job", home=home)
-    assert (name, version) == ("vaegan_job", 1) and registry.resolve_model_dir(name, home=home) == path
+    assert (name, version) == ("vaegan_job", 1) and model_tree.resolve_model_dir(name, home=home) == path
     deployed = tf.saved_model.load(path)
     z = np.random.RandomState(3).randn(2, LATENT_DIM).astype(np.float32)
     assert list(call(deployed, "embeddings", embeddings=z, key=keys("a", "b"))["image_bytes"]) == \

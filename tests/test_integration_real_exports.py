@@ -18,6 +18,7 @@ import tensorflow as tf
 from PIL import Image
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from artifacts import home, model_tree
 from serving import batch_predict, predict, registry
 from trainer import export
 from trainer.base import model_class
@@ -48,14 +49,14 @@ def home(tmp_path_factory):
     for name, config in MODELS.items():
         model = model_class(config.model)(config)
         model.build_for_training()
-        export.export_model(model, os.path.join(registry.jobs_dir(home), name))
+        export.export_model(model, os.path.join(home.jobs_dir(home), name))
         assert registry.deploy(name, home=home)[:2] == (name, 1)
     return home
 
 
 @pytest.fixture(scope="module")
 def server(home):
-    process = sm.ServerProcess("--model-config-file", registry.models_config_path(home),
+    process = sm.ServerProcess("--model-config-file", model_tree.models_config_path(home),
                                log_path=os.path.join(home, "server.log"))
     yield process
     assert process.stop() == 0, process.log()
@@ -132,7 +133,7 @@ def test_metadata_lists_exactly_the_contract_signatures(server):
 
 
 def test_predict_with_model_dir_writes_pngs_and_embeddings(home, tmp_path, capsys):
-    export_dir = registry.resolve_model_dir("vae", home=home)
+    export_dir = model_tree.resolve_model_dir("vae", home=home)
     out = tmp_path / "out"
     requests = {"z.json": {"embeddings": [0.5] * LATENT_DIM, "key": "img0"}, "photos.json": jpeg_instance(4, "photo")}
     for file_name, instance in requests.items():

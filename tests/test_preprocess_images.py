@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from preprocess import images, pipeline, records, storage
+from artifacts import dataset as layout
+from artifacts import storage
+from preprocess import images, pipeline, records
 
 
 # ---------------------------------------------------------------- builders
@@ -220,7 +222,7 @@ def test_run_over_every_bad_input_never_crashes(tmp_path, monkeypatch):
         assert fragment in skipped[rel], (rel, skipped[rel])
     assert manifest["counts"] == {"train": len(usable), "val": 0}
     stored = {}
-    for example in records.split_files(out, "train"):
+    for example in layout.split_files(out, "train"):
         for serialized in _tf().data.TFRecordDataset(example):
             features = records.parse_example(serialized)
             stored[features["image/filename"].numpy().decode()] = (int(features["image/height"]),

@@ -13,7 +13,9 @@ import tensorflow as tf
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
-from preprocess import pipeline, records, storage
+from artifacts import dataset as layout
+from artifacts import storage
+from preprocess import pipeline, records
 from preprocess.__main__ import main as cli_main
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,7 +41,7 @@ def image_folder(root, count: int, size=(30, 40)) -> list[str]:
 def read_split(data_dir: str, split: str) -> list[dict]:
     """Every record of one split, shard by shard, in file order."""
     out = []
-    for shard in records.split_files(data_dir, split):
+    for shard in layout.split_files(data_dir, split):
         for serialized in tf.data.TFRecordDataset(shard):
             features = records.parse_example(serialized)
             out.append({"filename": features["image/filename"].numpy().decode(),
@@ -61,7 +63,7 @@ def test_random_crop_records_keep_aspect_at_load_size(tmp_path):
                                   "square.png": (100, 100), "tiny.png": (3, 5)}.items():
         write_image(tmp_path / "in" / name, height, width)
     run(tmp_path / "in", tmp_path / "out", image_size=32, val_fraction=0.0)
-    manifest = records.read_manifest(str(tmp_path / "out"))
+    manifest = layout.read_manifest(str(tmp_path / "out"))
     load = manifest["load_size"]
     assert load == records.load_size_for(32) == 36 and manifest["center_crop"] is False
     stored = {r["filename"]: r for r in read_split(str(tmp_path / "out"), "train")}
@@ -76,7 +78,7 @@ def test_random_crop_records_keep_aspect_at_load_size(tmp_path):
 def test_random_crop_varies_between_epochs(tmp_path):
     write_image(tmp_path / "in" / "only.png", 40, 60)
     run(tmp_path / "in", tmp_path / "out", image_size=32, val_fraction=0.0)
-    dataset = records.make_dataset(records.split_files(str(tmp_path / "out"), "train"), 32, center_crop=False,
+    dataset = records.make_dataset(layout.split_files(str(tmp_path / "out"), "train"), 32, center_crop=False,
                                    batch_size=1, training=True, seed=1)
     epochs = [batch.numpy() for batch in dataset.take(6)]  # one image per epoch
     assert all(e.shape == (1, 32, 32, 3) and -1.0 <= e.min() and e.max() <= 1.0 for e in epochs)
@@ -88,11 +90,11 @@ def test_center_crop_record_equals_the_serving_function(tmp_path):
     run(tmp_path / "in", tmp_path / "out", image_size=32, center_crop=True, val_fraction=0.0)
     (record,) = read_split(str(tmp_path / "out"), "train")
     assert (record["height"], record["width"]) == (32, 32)
-    assert records.read_manifest(str(tmp_path / "out"))["center_crop"] is True
+    assert layout.read_manifest(str(tmp_path / "out"))["center_crop"] is True
     trained = records.to_float(tf.io.decode_png(record["png"], channels=3)).numpy()
     served = records.decode_and_preprocess(tf.constant((tmp_path / "in" / "photo.png").read_bytes()), 32).numpy()
     assert np.abs(trained - served).max() < 1e-5
-    through_reader = next(iter(records.make_dataset(records.split_files(str(tmp_path / "out"), "train"), 32,
+    through_reader = next(iter(records.make_dataset(layout.split_files(str(tmp_path / "out"), "train"), 32,
                                                     center_crop=True, batch_size=1, training=False)))
     assert np.abs(through_reader.numpy()[0] - served).max() < 1e-5
 
@@ -116,11 +118,11 @@ def test_split_is_deterministic_per_seed_and_shards_hold_everything(tmp_path):
     split_of = {}
     for seed, out in ((3, "a"), (3, "b"), (4, "c")):
         run(tmp_path / "in", tmp_path / out, seed=seed, val_fraction=0.25, shards=3)
-        split_of[out] = {s: sorted(r["filename"] for r in read_split(str(tmp_path / out), s)) for s in records.SPLITS}
+        split_of[out] = {s: sorted(r["filename"] for r in read_split(str(tmp_path / out), s)) for s in layout.SPLITS}
     assert split_of["a"] == split_of["b"] and split_of["a"] != split_of["c"]
     assert len(split_of["a"]["val"]) == 5 and len(split_of["a"]["train"]) == 15
     names = sorted(os.listdir(tmp_path / "a"))
-    assert names == ["manifest.json"] + [records.shard_name(s, i, 3) for s in ("train", "val") for i in range(3)]
+    assert names == ["manifest.json"] + [layout.shard_name(s, i, 3) for s in ("train", "val") for i in range(3)]
 
 
 def test_rerun_replaces_shards_atomically_and_refuses_foreign_dirs(tmp_path):
@@ -129,7 +131,7 @@ def test_rerun_replaces_shards_atomically_and_refuses_foreign_dirs(tmp_path):
     run(tmp_path / "in", tmp_path / "out", shards=1, image_size=16)
     assert sorted(os.listdir(tmp_path / "out")) == ["manifest.json", "train-00000-of-00001.tfrecord",
                                                      "val-00000-of-00001.tfrecord"]
-    assert records.read_manifest(str(tmp_path / "out"))["image_size"] == 16
+    assert layout.read_manifest(str(tmp_path / "out"))["image_size"] == 16
     assert sorted(os.listdir(tmp_path)) == ["in", "out"]  # no staging or moved-aside dirs left behind
     (tmp_path / "out" / "my_notes.txt").write_text("precious")
     with pytest.raises(pipeline.PreprocessError, match="my_notes.txt"):
@@ -145,7 +147,7 @@ def test_unpaired_layout_with_and_without_test_dirs(tmp_path):
         image_folder(tmp_path / "in" / folder, count, size=(8, 8))
     summary = run(tmp_path / "in", tmp_path / "out", val_fraction=0.2, center_crop=True, image_size=8)
     assert sorted(os.listdir(tmp_path / "out")) == ["A", "B"]
-    a, b = (records.read_manifest(str(tmp_path / "out" / d)) for d in "AB")
+    a, b = (layout.read_manifest(str(tmp_path / "out" / d)) for d in "AB")
     assert a["counts"] == {"train": 5, "val": 2}  # testA/ is A's val split
     assert b["counts"] == {"train": 5, "val": 1}  # no testB/: --val-fraction of trainB/
     assert {r["filename"] for r in read_split(str(tmp_path / "out" / "A"), "val")} == {"testA/img_000.png",
@@ -178,7 +180,7 @@ def test_gcs_input_and_output(tmp_path, gcs_bucket):
 
     run(f"{gcs_bucket}/raw", tmp_path / "local_out", val_fraction=0.34)  # gs:// in, local out
     run(tmp_path / "in", f"{gcs_bucket}/data2", val_fraction=0.34)  # local in, gs:// out
-    local_files = sorted(r["filename"] for s in records.SPLITS for r in read_split(str(tmp_path / "local_out"), s))
+    local_files = sorted(r["filename"] for s in layout.SPLITS for r in read_split(str(tmp_path / "local_out"), s))
     assert local_files == [f"sub/img_00{i}.png" for i in range(3)]
     assert storage.read_json(f"{gcs_bucket}/data2/manifest.json")["counts"] == manifest["counts"]
 

@@ -15,7 +15,8 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from preprocess import storage
+from artifacts import storage
+from artifacts import home, jobs, model_tree
 from serving import registry
 from serving.create_model import format_jobs
 
@@ -55,15 +56,15 @@ def run_script(*args: str, home: str, cwd: str) -> subprocess.CompletedProcess:
 
 def test_genart_home_default_and_env(monkeypatch, tmp_path):
     monkeypatch.delenv("GENART_HOME", raising=False)
-    assert registry.genart_home() == os.path.join(REPO_ROOT, "workspace")
+    assert home.genart_home() == os.path.join(REPO_ROOT, "workspace")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GENART_HOME", "rel/home")
-    assert registry.genart_home() == str(tmp_path / "rel" / "home")  # absolute, so base_path is too
-    assert registry.models_dir() == str(tmp_path / "rel" / "home" / "models")
-    assert registry.jobs_dir() == str(tmp_path / "rel" / "home" / "jobs")
-    assert registry.models_config_path("/x") == "/x/models/models.config"
+    assert home.genart_home() == str(tmp_path / "rel" / "home")  # absolute, so base_path is too
+    assert home.models_dir() == str(tmp_path / "rel" / "home" / "models")
+    assert home.jobs_dir() == str(tmp_path / "rel" / "home" / "jobs")
+    assert model_tree.models_config_path("/x") == "/x/models/models.config"
     monkeypatch.setenv("GENART_HOME", "gs://b/h")
-    assert registry.models_config_path() == "gs://b/h/models/models.config"
+    assert model_tree.models_config_path() == "gs://b/h/models/models.config"
 
 
 # ---------------------------------------------------------------- create_model.sh -l
@@ -79,7 +80,7 @@ def test_list_is_newest_first_limited_to_ten_fast_and_from_any_cwd(home, tmp_pat
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["NAME", "STATE", "MODEL", "STEP", "CREATED"]
-    expected = [job["name"] for job in sorted(registry.list_jobs(limit=None), key=lambda j: j["created"],
+    expected = [job["name"] for job in sorted(jobs.list_jobs(limit=None), key=lambda j: j["created"],
                                               reverse=True)][:10]
     assert [line.split()[0] for line in lines[1:]] == expected and len(expected) == 10
     assert lines[1].split() == ["job_05", "SUCCEEDED", "vaegan", "100", "2024-05-12T10:00:00Z"]
@@ -97,7 +98,7 @@ def test_help_and_bad_usage(home, tmp_path):
 def test_registry_cli_does_not_import_tensorflow(home):
     make_job(home, "a")
     code = ("import sys; from serving import create_model, registry; create_model.main(['-l']); "
-            "create_model.main(['-j', 'a']); registry.read_models_config(registry.models_config_path()); "
+            "create_model.main(['-j', 'a']); model_tree.read_models_config(model_tree.models_config_path()); "
             "sys.exit([m for m in sys.modules if m == 'tensorflow' or m.startswith('tensorflow.')] != [])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -119,7 +120,7 @@ def test_deploy_from_another_cwd_prints_path_and_how_to_serve(home, tmp_path):
     done = run_script("-j", "faces", home=home, cwd=str(tmp_path))
     assert done.returncode == 0, done.stderr
     version_dir = os.path.join(home, "models", "faces", "1")
-    assert version_dir in done.stdout and registry.models_config_path() in done.stdout
+    assert version_dir in done.stdout and model_tree.models_config_path() in done.stdout
     assert "serving.server" in done.stdout and "tensorflow_model_server" in done.stdout
     for rel, data in EXPORT_FILES.items():
         assert storage.read_bytes(os.path.join(version_dir, rel)) == data
@@ -150,7 +151,7 @@ def test_unknown_job_and_bad_names_and_versions_are_refused(home):
     for kwargs, message in refusals:
         with pytest.raises(registry.RegistryError, match=message.replace(".", r"\.")):
             registry.deploy(**kwargs)
-    assert not os.path.exists(registry.models_dir())
+    assert not os.path.exists(home.models_dir())
 
 
 def test_version_numbering_explicit_versions_and_duplicates(home):
@@ -164,13 +165,13 @@ def test_version_numbering_explicit_versions_and_duplicates(home):
         registry.deploy("job_b", "art", version=7)
     assert registry.deploy("job_a")[:2] == ("job_a", 1)  # model name defaults to the job name
     base = os.path.join(home, "models", "art")
-    assert registry.list_versions(base) == [1, 2, 7, 8] and registry.latest_version(base) == 8
-    assert registry.resolve_model_dir("art") == os.path.join(base, "8")
-    assert registry.resolve_model_dir("art", "2") == os.path.join(base, "2")
+    assert model_tree.list_versions(base) == [1, 2, 7, 8] and model_tree.latest_version(base) == 8
+    assert model_tree.resolve_model_dir("art") == os.path.join(base, "8")
+    assert model_tree.resolve_model_dir("art", "2") == os.path.join(base, "2")
     with pytest.raises(registry.RegistryError, match="no version 3"):
-        registry.resolve_model_dir("art", 3)
+        model_tree.resolve_model_dir("art", 3)
     with pytest.raises(registry.RegistryError, match="no model named 'nope'.*art, job_a"):
-        registry.resolve_model_dir("nope")
+        model_tree.resolve_model_dir("nope")
 
 
 def test_list_versions_counts_only_numbered_dirs_with_saved_model_pb(tmp_path):
@@ -179,8 +180,8 @@ def test_list_versions_counts_only_numbered_dirs_with_saved_model_pb(tmp_path):
         (base / name).mkdir(parents=True)
         if complete:
             (base / name / "saved_model.pb").write_bytes(b"g")
-    assert registry.list_versions(str(base)) == [1, 10]
-    assert registry.list_versions(str(tmp_path / "absent")) == [] and registry.latest_version(str(base)) == 10
+    assert model_tree.list_versions(str(base)) == [1, 10]
+    assert model_tree.list_versions(str(tmp_path / "absent")) == [] and model_tree.latest_version(str(base)) == 10
 
 
 def test_incomplete_numbered_dir_is_skipped_not_reused(home):
@@ -198,14 +199,14 @@ def test_models_config_parses_back_and_names_every_model(home):
     make_job(home, "j")
     for model in ("zeta", "alpha", "mid"):
         registry.deploy("j", model)
-    text = storage.read_text(registry.models_config_path())
+    text = storage.read_text(model_tree.models_config_path())
     config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
     entries = {entry.name: entry for entry in config.model_config_list.config}
     assert sorted(entries) == ["alpha", "mid", "zeta"]
     for name, entry in entries.items():
         assert entry.base_path == os.path.join(home, "models", name) and os.path.isabs(entry.base_path)
         assert entry.model_platform == "tensorflow"
-    assert registry.read_models_config(registry.models_config_path()) == config
+    assert model_tree.read_models_config(model_tree.models_config_path()) == config
 
 
 def test_a_models_config_for_some_models_written_elsewhere(home, tmp_path):
@@ -213,28 +214,28 @@ def test_a_models_config_for_some_models_written_elsewhere(home, tmp_path):
     make_job(home, "j")
     for model in ("demo", "mine"):
         registry.deploy("j", model)
-    before = storage.read_text(registry.models_config_path())
-    path = registry.write_models_config(names=["demo"], path=str(tmp_path / "demo.config"))
-    [entry] = registry.read_models_config(path).model_config_list.config
+    before = storage.read_text(model_tree.models_config_path())
+    path = model_tree.write_models_config(names=["demo"], path=str(tmp_path / "demo.config"))
+    [entry] = model_tree.read_models_config(path).model_config_list.config
     assert (entry.name, entry.base_path) == ("demo", os.path.join(home, "models", "demo"))
-    assert storage.read_text(registry.models_config_path()) == before
+    assert storage.read_text(model_tree.models_config_path()) == before
 
 
 def test_models_config_keeps_a_users_version_policy(home):
     make_job(home, "j")
     registry.deploy("j", "art")
-    path = registry.models_config_path()
-    config = registry.read_models_config(path)
+    path = model_tree.models_config_path()
+    config = model_tree.read_models_config(path)
     config.model_config_list.config[0].model_version_policy.all.SetInParent()
     storage.write_text(path, text_format.MessageToString(config))
     registry.deploy("j", "other")
-    entries = {e.name: e for e in registry.read_models_config(path).model_config_list.config}
+    entries = {e.name: e for e in model_tree.read_models_config(path).model_config_list.config}
     assert entries["art"].model_version_policy.HasField("all") and sorted(entries) == ["art", "other"]
     storage.write_text(path, "not { a config")
     with pytest.raises(registry.RegistryError, match="not a valid TF Serving model config"):
-        registry.read_models_config(path)
-    registry.write_models_config()  # a broken file is replaced
-    assert len(registry.read_models_config(path).model_config_list.config) == 2
+        model_tree.read_models_config(path)
+    model_tree.write_models_config()  # a broken file is replaced
+    assert len(model_tree.read_models_config(path).model_config_list.config) == 2
 
 
 # ---------------------------------------------------------------- crash safety
@@ -262,7 +263,7 @@ def test_process_killed_between_copy_and_rename_leaves_no_numbered_dir(home):
     leftovers = os.listdir(base)
     assert len(leftovers) == 1 and leftovers[0].startswith(".tmp-")  # the copy got there, the rename did not
     assert all(not name.isdigit() for name in leftovers)
-    assert registry.list_versions(base) == [] and registry.list_models() == []
+    assert model_tree.list_versions(base) == [] and model_tree.list_models() == []
     assert registry.deploy("j", "art")[:2] == ("art", 1)
 
 
@@ -274,7 +275,7 @@ def test_gcs_home_deploys_with_saved_model_pb_last(gcs_bucket, monkeypatch, tmp_
     monkeypatch.setenv("GENART_HOME", home)
     make_job(home, "old", created="2024-01-01T00:00:00Z")
     make_job(home, "new", state="RUNNING", created="2024-02-01T00:00:00Z", exported=False)
-    assert [job["name"] for job in registry.list_jobs()] == ["new", "old"]
+    assert [job["name"] for job in jobs.list_jobs()] == ["new", "old"]
     with pytest.raises(registry.RegistryError, match="state RUNNING"):
         registry.deploy("new")
 
@@ -286,9 +287,9 @@ def test_gcs_home_deploys_with_saved_model_pb_last(gcs_bucket, monkeypatch, tmp_
     version_files = [p for p in written if p.startswith(path + "/")]
     assert version_files[-1] == f"{path}/saved_model.pb" and len(version_files) == len(EXPORT_FILES)
     assert registry.deploy("old", "art")[1] == 2
-    assert registry.list_versions(f"{home}/models/art") == [1, 2]
-    assert registry.resolve_model_dir("art") == f"{home}/models/art/2"
-    config = registry.read_models_config(registry.models_config_path())
+    assert model_tree.list_versions(f"{home}/models/art") == [1, 2]
+    assert model_tree.resolve_model_dir("art") == f"{home}/models/art/2"
+    config = model_tree.read_models_config(model_tree.models_config_path())
     assert [(e.name, e.base_path) for e in config.model_config_list.config] == [("art", f"{home}/models/art")]
 
     done = run_script("-l", home=home, cwd=str(tmp_path))

@@ -1,4 +1,4 @@
-"""preprocess.storage: the same small API on local paths and on gs:// (against the real gcp-storage-emulator)."""
+"""artifacts.storage: the same small API on local paths and on gs:// (against the real gcp-storage-emulator)."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from preprocess import storage
+from artifacts import storage
 
 
 # ---------------------------------------------------------------- paths

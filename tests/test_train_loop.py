@@ -109,7 +109,7 @@ def test_multi_worker_runs_two_local_workers_to_the_same_step(model, data_dir, t
 
 
 def test_gcs_job_dir_with_config_file_and_flag_override(model, data_dir, tmp_path, gcs_bucket):
-    from preprocess import storage
+    from artifacts import storage
 
     remote_data, job = f"{gcs_bucket}/data", f"{gcs_bucket}/jobs/on_gcs"
     storage.copytree(data_dir, remote_data)

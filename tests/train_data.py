@@ -35,7 +35,8 @@ def write_records(data_dir: str, n_train: int = 64, n_val: int = 16, image_size:
     (center_crop) or at load_size = 1.125 x image_size, for the trainer's random crops."""
     import tensorflow as tf
 
-    from preprocess.records import load_size_for, make_example, shard_name
+    from artifacts.dataset import shard_name
+    from preprocess.records import load_size_for, make_example
 
     rng = np.random.default_rng(seed)
     stored = image_size if center_crop else load_size_for(image_size)

@@ -13,6 +13,7 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
+from artifacts.export import EMBEDDINGS, IMAGE_BYTES  # noqa: F401 - the signature kinds, for the models
 from trainer.config import TrainConfig
 
 # name -> module that defines `Model` (imported only when that model is used)
@@ -21,9 +22,6 @@ MODELS = {
     "cyclegan": "trainer.cyclegan",
 }
 
-# Input/output kinds of an exported signature (INTERFACE.md section 3).
-EMBEDDINGS = "embeddings"    # float32 [-1, latent_dim]
-IMAGE_BYTES = "image_bytes"  # string [-1]: encoded image in, PNG out
 
 
 @dataclass

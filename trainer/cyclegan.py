@@ -12,8 +12,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from preprocess import storage
-from preprocess.records import make_dataset, read_manifest, split_files
+from artifacts.dataset import DOMAINS, domain_dir, read_manifest, split_files
+from preprocess.records import make_dataset
 from trainer import losses
 from trainer.base import IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid
 from trainer.networks import build
@@ -114,19 +114,16 @@ class Model(GenerativeModel):
 
     # ---------------------------------------------------------------- data
 
-    def _domain_dir(self, data_dir: str, domain: str) -> str:
-        return storage.join(data_dir, domain)
-
     def _domain_files(self, data_dir: str, domain: str, split: str) -> list[str]:
-        files = split_files(self._domain_dir(data_dir, domain), split)
+        files = split_files(domain_dir(data_dir, domain), split)
         if not files and split == "train":
             raise FileNotFoundError(
-                f"no {split} TFRecords in {self._domain_dir(data_dir, domain)}: CycleGAN data is {data_dir}/A and "
+                f"no {split} TFRecords in {domain_dir(data_dir, domain)}: CycleGAN data is {data_dir}/A and "
                 f"{data_dir}/B, as `python -m preprocess` writes for an input folder holding trainA/ and trainB/")
         return files
 
     def _center_crop(self, data_dir: str, domain: str) -> bool:
-        manifest = read_manifest(self._domain_dir(data_dir, domain))
+        manifest = read_manifest(domain_dir(data_dir, domain))
         return bool(manifest.get("center_crop", self.config.center_crop))
 
     def make_train_dataset(self, data_dir: str, global_batch_size: int) -> tf.data.Dataset:
@@ -138,7 +135,7 @@ class Model(GenerativeModel):
             return make_dataset(self._domain_files(data_dir, domain, "train"), self.config.image_size,
                                 self._center_crop(data_dir, domain), global_batch_size, training=True, seed=None)
 
-        return tf.data.Dataset.zip((domain_dataset("A"), domain_dataset("B")))
+        return tf.data.Dataset.zip(tuple(domain_dataset(domain) for domain in DOMAINS))
 
     def fixed_batch(self, data_dir: str):
         """`(a, b)`: the first few center-cropped val (else train) images of each domain."""
@@ -148,7 +145,7 @@ class Model(GenerativeModel):
                               drop_remainder=False)
             return next(iter(ds))
 
-        return first_images("A"), first_images("B")
+        return tuple(first_images(domain) for domain in DOMAINS)
 
     # ---------------------------------------------------------------- training
 

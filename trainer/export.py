@@ -34,17 +34,12 @@ if __name__ == "__main__":  # `--help` and usage errors answer before the second
 
 import tensorflow as tf  # noqa: E402
 
-from preprocess import storage  # noqa: E402
+from artifacts import jobs, storage  # noqa: E402
+from artifacts.export import DEFAULT_SIGNATURE, EMBEDDINGS, IMAGE_BYTES, KEY, SAVED_MODEL_PB  # noqa: E402
 from preprocess.records import decode_and_preprocess, to_uint8  # noqa: E402
-from trainer.base import EMBEDDINGS, IMAGE_BYTES, GenerativeModel, SignatureSpec, model_class  # noqa: E402
+from trainer.base import GenerativeModel, SignatureSpec, model_class  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 
-EXPORT_DIR = "export"
-CHECKPOINT_DIR = "checkpoints"
-CONFIG_FILE = "config.json"
-SAVED_MODEL_PB = "saved_model.pb"  # written last to gs://: its presence marks a complete SavedModel
-KEY = "key"
-DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY  # "serving_default"
 
 
 class ServingModule(tf.Module):
@@ -144,33 +139,19 @@ def _save(model: GenerativeModel, local_dir: str) -> None:
     tf.saved_model.save(module, local_dir, signatures=signatures)
 
 
-def _upload_marker_last(local_dir: str, target: str) -> None:
-    """Copy a local SavedModel to gs:// with `saved_model.pb` last, so a reader never sees a partial export."""
-    if storage.exists(storage.join(target, SAVED_MODEL_PB)):
-        storage.remove(storage.join(target, SAVED_MODEL_PB))  # the old export stops counting as complete first
-    storage.rmtree(target)
-    for rel in sorted(storage.walk_files(local_dir), key=lambda rel: rel == SAVED_MODEL_PB):
-        storage.upload_file(os.path.join(local_dir, rel), storage.join(target, rel))
-
-
 def export_model(model: GenerativeModel, job_dir: str) -> str:
     """Write the model's SavedModel to `<job_dir>/export/` (replacing any previous one); return that path."""
-    target = storage.join(job_dir, EXPORT_DIR)
+    target = jobs.export_dir(job_dir)
     if storage.is_gcs(job_dir):
         staging = storage.local_staging_dir("genart-export-")
-        try:
-            _save(model, staging)
-            _upload_marker_last(staging, target)
-        finally:
-            storage.rmtree(staging)
-        return target
-    os.makedirs(job_dir, exist_ok=True)
-    staging = os.path.join(job_dir, f".{EXPORT_DIR}-tmp-{uuid.uuid4().hex[:8]}")
+    else:  # a hidden sibling: same file system, so publishing is a rename
+        os.makedirs(job_dir, exist_ok=True)
+        staging = os.path.join(job_dir, f".{jobs.EXPORT}-tmp-{uuid.uuid4().hex[:8]}")
     try:
         _save(model, staging)
-        storage.replace_dir(staging, target)
+        storage.publish(staging, target, markers=[SAVED_MODEL_PB])
     finally:
-        storage.rmtree(staging)  # gone after a successful rename; removes a half-written one otherwise
+        storage.rmtree(staging)  # gone after publishing; removes a half-written one otherwise
     return target
 
 
@@ -178,7 +159,7 @@ def export_model(model: GenerativeModel, job_dir: str) -> str:
 
 
 def load_job_config(job_dir: str) -> TrainConfig:
-    path = storage.join(job_dir, CONFIG_FILE)
+    path = jobs.config_path(job_dir)
     if not storage.exists(path):
         raise FileNotFoundError(f"{path} not found: is {job_dir} a genart job dir?")
     return TrainConfig.from_dict(storage.read_json(path))
@@ -203,16 +184,8 @@ def export_job(job_dir: str) -> str:
     config = load_job_config(job_dir)
     model = model_class(config.model)(config)
     model.build_for_training()
-    checkpoint_dir = storage.join(job_dir, CHECKPOINT_DIR)
-    if storage.is_gcs(job_dir):  # TF's own gs:// file system knows nothing of STORAGE_EMULATOR_HOST
-        local = storage.local_staging_dir("genart-checkpoints-")
-        try:
-            if storage.isdir(checkpoint_dir):
-                storage.copytree(checkpoint_dir, local)
-            restore_latest_checkpoint(model, local)
-        finally:
-            storage.rmtree(local)
-    else:
+    # TF's own gs:// file system knows nothing of STORAGE_EMULATOR_HOST: restore from a local copy
+    with storage.local_copy(storage.join(job_dir, jobs.CHECKPOINTS), "genart-checkpoints-") as checkpoint_dir:
         restore_latest_checkpoint(model, checkpoint_dir)
     return export_model(model, job_dir)
 

@@ -10,14 +10,14 @@
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
-from preprocess import storage
+from artifacts import storage
+from artifacts.jobs import CHECKPOINTS
 
 log = logging.getLogger("genart.trainer")
-
-CHECKPOINTS, LOGS, SAMPLES = "checkpoints", "logs", "samples"
 
 
 class JobDir:
@@ -28,6 +28,7 @@ class JobDir:
         self.staged = self.remote or not chief
         self.root = storage.local_staging_dir("genart-job-") if self.staged else job_dir
         self._temp_dirs = [self.root] if self.staged else []
+        self._copies = contextlib.ExitStack()  # local copies of gs:// data
         self._pushed: dict[str, tuple[int, int]] = {}  # relative path -> (size, mtime_ns) as last uploaded
         os.makedirs(self.root, exist_ok=True)
 
@@ -70,16 +71,14 @@ class JobDir:
                 self._pushed.pop(f"{CHECKPOINTS}/{rel}", None)
 
     def stage_data(self, data_dir: str) -> str:
-        """A local directory with the job's TFRecords (a downloaded copy of a gs:// data dir)."""
-        if not storage.is_gcs(data_dir):
-            return data_dir
-        local = storage.local_staging_dir("genart-data-")
-        self._temp_dirs.append(local)
-        log.info("downloading %s to %s", data_dir, local)
-        storage.copytree(data_dir, local)
-        return local
+        """A local directory with the job's TFRecords (a downloaded copy of a gs:// data dir, kept until
+        `cleanup`)."""
+        if storage.is_gcs(data_dir):
+            log.info("downloading %s to a local copy", data_dir)
+        return self._copies.enter_context(storage.local_copy(data_dir, "genart-data-"))
 
     def cleanup(self) -> None:
+        self._copies.close()
         for path in self._temp_dirs:
             storage.rmtree(path)
         self._temp_dirs = []

@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import signal
 import time
 
 import keras
 import tensorflow as tf
 
-from preprocess import storage
-from trainer import distribute, jobs
+from artifacts import jobs, storage
+from trainer import distribute
 from trainer.base import GenerativeModel, model_class
 from trainer.config import TrainConfig
-from trainer.jobdir import CHECKPOINTS, LOGS, SAMPLES, JobDir
+from artifacts.jobs import CHECKPOINTS, LOGS, SAMPLES
+from trainer.jobdir import JobDir
 from trainer.progress import Progress
 
 CHECKPOINTS_TO_KEEP = 3
@@ -114,7 +116,7 @@ class Trainer:
         if config.batch_size % replicas:
             raise ValueError(f"--batch-size {config.batch_size} must be divisible by the {replicas} replicas")
         if self.chief:
-            storage.write_text(storage.join(config.job_dir, "config.json"), config.to_json())
+            storage.write_text(jobs.config_path(config.job_dir), config.to_json())
         self.data_dir = self.dirs.stage_data(config.data_dir)
         keras.utils.set_random_seed(config.seed)  # identical initial weights for identical configs
         with strategy.scope():
@@ -264,7 +266,7 @@ class Trainer:
             for name, value in metrics.items():
                 tf.summary.scalar(f"eval/{name}", value)
         png = tf.io.encode_png(compose_grids(grids)).numpy()
-        storage.write_bytes(f"{self.dirs.local(SAMPLES)}/step_{step:07d}.png", png)
+        storage.write_bytes(os.path.join(self.dirs.local(SAMPLES), jobs.sample_name(step)), png)
 
     def _export(self) -> str | None:
         """Write the SavedModel (every worker, as TF asks; non-chiefs into their throwaway dir)."""

@@ -15,11 +15,8 @@ import os
 import subprocess
 import sys
 
-from preprocess import storage
-from trainer import jobs
-from trainer.task import MANIFEST, resolve_config
-
-UNPAIRED = ("A", "B")
+from artifacts import dataset, jobs, storage
+from trainer.task import resolve_config
 
 
 def normalized_source(source: str) -> str:
@@ -29,8 +26,7 @@ def normalized_source(source: str) -> str:
 
 def stale_reason(data_dir: str, source: str, image_size: int, center_crop: bool) -> str | None:
     """Why `data_dir` must be (re)built from `source`, or None when its manifest(s) are up to date."""
-    layouts = ([storage.join(data_dir, MANIFEST)], [storage.join(data_dir, d, MANIFEST) for d in UNPAIRED])
-    for paths in layouts:
+    for paths in dataset.manifest_layouts(data_dir):
         if all(storage.exists(p) for p in paths):
             for path in paths:
                 manifest = storage.read_json(path)

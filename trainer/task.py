@@ -12,11 +12,9 @@ import os
 import sys
 import traceback
 
-from preprocess import storage
-from trainer import jobs
+from artifacts import dataset, jobs, storage
 from trainer.config import STRATEGIES, TrainConfig
 
-MANIFEST = "manifest.json"  # preprocess.records.MANIFEST, not imported from there: that module imports TensorFlow
 FLAGS = [  # (flag, type, help); every default is None so that only flags actually given override
     ("--data-dir", str, "TFRecords + manifest.json from `python -m preprocess` (local or gs://)"),
     ("--job-dir", str, "the job dir (local or gs://); its last component is the job name"),
@@ -49,14 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def find_manifest(data_dir: str) -> dict | None:
-    """The data's manifest.json (for unpaired data, the one of `A/`), or None when there is none yet."""
-    for path in (storage.join(data_dir, MANIFEST), storage.join(data_dir, "A", MANIFEST)):
-        if storage.exists(path):
-            return storage.read_json(path)
-    return None
-
-
 def resolve_config(argv: list[str]) -> TrainConfig:
     flags = {k: v for k, v in vars(build_parser().parse_args(argv)).items() if v is not None}
     if flags.get("model", "").endswith(".json"):
@@ -64,8 +54,8 @@ def resolve_config(argv: list[str]) -> TrainConfig:
             raise ValueError("give the JSON config once: --model FILE.json or --config FILE.json")
         flags["config"] = flags.pop("model")
     values: dict = {}
-    if "job_dir" in flags and storage.exists(storage.join(flags["job_dir"], "config.json")):
-        values.update(storage.read_json(storage.join(flags["job_dir"], "config.json")))
+    if "job_dir" in flags and storage.exists(jobs.config_path(flags["job_dir"])):
+        values.update(storage.read_json(jobs.config_path(flags["job_dir"])))
     if "config" in flags:
         values.update(storage.read_json(flags["config"]))
     explicit = set(values) | set(flags)
@@ -73,7 +63,7 @@ def resolve_config(argv: list[str]) -> TrainConfig:
     for name in ("data_dir", "job_dir"):
         if not getattr(config, name):
             raise ValueError(f"--{name.replace('_', '-')} is required")
-    manifest = find_manifest(config.data_dir)
+    manifest = dataset.find_manifest(config.data_dir)
     if manifest:
         config.center_crop = bool(manifest.get("center_crop", False))
         if "image_size" not in explicit:

@@ -28,7 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from preprocess.records import make_dataset, split_files
+from artifacts.dataset import split_files
+from preprocess.records import make_dataset
 from trainer import losses, networks
 from trainer.base import EMBEDDINGS, IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid
 from trainer.config import TrainConfig

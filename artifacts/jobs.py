@@ -1,10 +1,9 @@
-"""`job.json`: the state of one training job (INTERFACE.md section 2), read and written through `storage`.
+"""The job dir (INTERFACE.md section 2): its entries, and `job.json`, the state of one training job.
 
-    {"name", "model", "state", "created", "started", "ended", "step", "max_steps", "data_dir", "args", "error"}
-    state: QUEUED -> PREPARING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED      times: RFC 3339 UTC
-
-Imports no TensorFlow, so shell helpers and the registry can use it cheaply. `run_training.sh` checks names with
-    python -m trainer.jobs check-name NAME      (exit 2 and a message when invalid)
+    JOB/job.json  config.json  data/  checkpoints/  logs/  samples/  eval/  export/
+    job.json: {"name", "model", "state", "created", "started", "ended", "step", "max_steps", "data_dir", "args",
+               "error"}    state: QUEUED -> PREPARING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED    times: RFC 3339
+Also the listing of `$GENART_HOME/jobs/` (newest first) that `create_model.sh -l` shows.
 """
 from __future__ import annotations
 
@@ -12,10 +11,15 @@ import argparse
 import datetime
 import sys
 
-from preprocess import storage
-from preprocess.naming import validate_name
+from datetime import datetime, timezone
+
+from artifacts import home, storage
+from artifacts.naming import validate_name
 
 JOB_FILE = "job.json"
+CONFIG_FILE = "config.json"  # the resolved training configuration
+DATA, CHECKPOINTS, LOGS, SAMPLES, EVAL = "data", "checkpoints", "logs", "samples", "eval"
+EXPORT = "export"  # the SavedModel (artifacts.export)
 QUEUED, PREPARING, RUNNING = "QUEUED", "PREPARING", "RUNNING"
 SUCCEEDED, FAILED, CANCELLED = "SUCCEEDED", "FAILED", "CANCELLED"
 STATES = (QUEUED, PREPARING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
@@ -35,6 +39,19 @@ def job_name(job_dir: str) -> str:
 
 def job_file(job_dir: str) -> str:
     return storage.join(job_dir, JOB_FILE)
+
+
+def config_path(job_dir: str) -> str:
+    return storage.join(job_dir, CONFIG_FILE)
+
+
+def export_dir(job_dir: str) -> str:
+    return storage.join(job_dir, EXPORT)
+
+
+def sample_name(step: int) -> str:
+    """`samples/` entry of a step's grid (step zero-padded to 7 digits; `eval/` uses the same padding)."""
+    return f"step_{step:07d}.png"
 
 
 def read(job_dir: str) -> dict | None:
@@ -90,8 +107,45 @@ class Job:
         return self.record["state"]
 
 
+# ---------------------------------------------------------------- the jobs of a GENART_HOME
+
+
+def _created_sort_key(job: dict) -> tuple:
+    """Newest first; jobs without a readable `created` time last."""
+    try:
+        created = datetime.fromisoformat(str(job.get("created")).replace("Z", "+00:00"))
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=timezone.utc)
+        return (0, -created.timestamp(), job["name"])
+    except ValueError:
+        return (1, 0.0, job["name"])
+
+
+def read_job(name: str, genart_home: str | None = None) -> dict | None:
+    """Job `name`'s record under `$GENART_HOME/jobs/` (with `name` filled in), or None when it has none or it is
+    unreadable (being rewritten, or damaged)."""
+    try:
+        job = read(storage.join(home.jobs_dir(genart_home), name))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(job, dict):
+        return None
+    job.setdefault("name", name)
+    return job
+
+
+def list_jobs(genart_home: str | None = None, limit: int | None = 10) -> list[dict]:
+    """The jobs under `jobs/` (their job.json), most recently created first; at most `limit` (None: all)."""
+    root = home.jobs_dir(genart_home)
+    if not storage.isdir(root):
+        return []
+    found = [job for job in (read_job(name, genart_home) for name in storage.listdir(root)) if job is not None]
+    found.sort(key=_created_sort_key)
+    return found if limit is None else found[:limit]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.jobs", description="job.json helpers")
+    parser = argparse.ArgumentParser(prog="python -m artifacts.jobs", description="job.json helpers")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-name", help="exit 2 with a message unless NAME is a valid job name")
     check.add_argument("name")

@@ -1,11 +1,16 @@
 """File access for the whole project: local paths and `gs://bucket/key` URLs behind one small API.
 
+Besides reading and writing, it owns the two patterns every artifact writer needs: `local_copy` (a local view of
+a possibly remote directory, for libraries that only read local files) and `publish` (make a staged directory
+appear at its final place complete or not at all, its marker file written last where there is no rename).
+
 Local files use the standard library; `gs://` uses google-cloud-storage (imported lazily, so commands that never
 touch a bucket do not pay for it). `STORAGE_EMULATOR_HOST` is honoured by the client library itself, which is how
 the tests talk to `gcp-storage-emulator`. GCS has no directories: a "directory" is a key prefix ending in "/".
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import json
@@ -14,7 +19,7 @@ import shutil
 import stat
 import tempfile
 import uuid
-from typing import Iterator
+from typing import Iterable, Iterator
 
 GCS_SCHEME = "gs://"
 _UMASK = os.umask(0o022)  # read the process umask once (umask() can only be read by setting it)
@@ -228,9 +233,12 @@ def download_file(path: str, local_path: str) -> None:
         shutil.copyfile(path, local_path)
 
 
-def copytree(src: str, dst: str) -> None:
-    """Copy every file below `src` to the same relative path below `dst` (either side local or gs://)."""
-    for rel in walk_files(src):
+def copytree(src: str, dst: str, last: tuple[str, ...] | list[str] = ()) -> None:
+    """Copy every file below `src` to the same relative path below `dst` (either side local or gs://).
+
+    `last`: relative paths copied after every other file (completion markers such as `saved_model.pb`).
+    """
+    for rel in sorted(walk_files(src), key=lambda rel: rel in last):
         source, target = join(src, rel), join(dst, rel)
         if is_gcs(source) and is_gcs(target):
             s_bucket, s_key = _split(source)
@@ -267,3 +275,46 @@ def replace_dir(staging: str, final: str) -> None:
 def local_staging_dir(prefix: str = "genart-") -> str:
     """A fresh local temp directory (for staging gs:// data or outputs)."""
     return tempfile.mkdtemp(prefix=prefix)
+
+
+@contextlib.contextmanager
+def local_copy(path: str, prefix: str = "genart-copy-", files: Iterable[str] | None = None):
+    """Yield a local directory with `path`'s files: `path` itself when local, else a temp copy removed on exit.
+
+    For readers that only understand local files (TensorFlow's loaders know nothing of STORAGE_EMULATOR_HOST).
+    `files`: copy only these relative paths (8 downloads at a time) instead of the whole tree.
+    """
+    if not is_gcs(path):
+        yield path
+        return
+    local = local_staging_dir(prefix)
+    try:
+        if files is not None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda rel: download_file(join(path, rel), os.path.join(local, rel)), files))
+        elif isdir(path):
+            copytree(path, local)
+        yield local
+    finally:
+        rmtree(local)
+
+
+def publish(staging: str, final: str, markers: tuple[str, ...] | list[str] = ()) -> None:
+    """Make the local directory `staging` appear at `final` (local or gs://) complete, or not at all.
+
+    `markers` are the relative paths of the files whose presence marks the artifact complete (`saved_model.pb`,
+    `manifest.json`). Local: `staging` must be on the same file system; it is renamed into place
+    (`replace_dir`). gs:// has no rename: the old markers are deleted first (so the old copy stops counting as
+    complete), then the old objects, then the files are uploaded with the markers last; `staging` is removed.
+    """
+    if not is_gcs(final):
+        replace_dir(staging, final)
+        return
+    for marker in markers:
+        if exists(join(final, marker)):
+            remove(join(final, marker))
+    rmtree(final)
+    copytree(staging, final, last=markers)
+    rmtree(staging)

@@ -1,7 +1,7 @@
 """Names users choose (job names, model names) and version numbers: one rule for the whole project.
 
-It lives on the lowest floor (`preprocess`) because both `trainer` (job names) and `serving` (model names,
-versions in URLs and paths) validate with it, and neither may import the other.
+It lives on the lowest floor (`artifacts`) because `preprocess`, `trainer` (job names) and `serving` (model
+names, versions in URLs and paths) all validate with it.
 """
 from __future__ import annotations
 

@@ -1,0 +1,69 @@
+"""The preprocessed dataset dir (INTERFACE.md section 1): shard names, `manifest.json`, unpaired domains.
+
+    DATA/train-SSSSS-of-NNNNN.tfrecord  DATA/val-…  DATA/manifest.json       (one dataset)
+    DATA/A/…  DATA/B/…                                                         (unpaired: one dataset per domain)
+
+`manifest.json` is written last, so its presence marks a complete dataset. The record features themselves are
+TensorFlow's business and live in `preprocess.records`.
+"""
+from __future__ import annotations
+
+from artifacts import storage
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+SPLITS = ("train", "val")
+DOMAINS = ("A", "B")  # the unpaired (CycleGAN) layout: DATA/A/, DATA/B/
+SHARD_SUFFIX = ".tfrecord"
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    return f"{split}-{index:05d}-of-{count:05d}{SHARD_SUFFIX}"
+
+
+def shard_pattern(split: str) -> str:
+    """A glob (`*`) matching every shard of `split`."""
+    return f"{split}-*-of-*{SHARD_SUFFIX}"
+
+
+def split_files(data_dir: str, split: str) -> list[str]:
+    """The shard files of one split (`train` or `val`), sorted."""
+    return storage.glob(storage.join(data_dir, shard_pattern(split)))
+
+
+def domain_dir(data_dir: str, domain: str) -> str:
+    return storage.join(data_dir, domain) if domain else data_dir
+
+
+def manifest_path(data_dir: str, domain: str = "") -> str:
+    return storage.join(domain_dir(data_dir, domain), MANIFEST)
+
+
+def relative_manifest_path(domain: str = "") -> str:
+    """The manifest's path relative to the output dir (`manifest.json` or `A/manifest.json`)."""
+    return f"{domain}/{MANIFEST}" if domain else MANIFEST
+
+
+def read_manifest(data_dir: str, domain: str = "") -> dict:
+    return storage.read_json(manifest_path(data_dir, domain))
+
+
+def manifest_layouts(data_dir: str) -> tuple[list[str], list[str]]:
+    """The manifest paths of the two layouts: ([DATA/manifest.json], [DATA/A/manifest.json, DATA/B/…])."""
+    return [manifest_path(data_dir)], [manifest_path(data_dir, d) for d in DOMAINS]
+
+
+def find_manifest(data_dir: str) -> dict | None:
+    """The data's manifest (for unpaired data, the one of `A/`), or None when there is none yet."""
+    for path in (manifest_path(data_dir), manifest_path(data_dir, DOMAINS[0])):
+        if storage.exists(path):
+            return storage.read_json(path)
+    return None
+
+
+def new_manifest(*, image_size: int, load_size: int, center_crop: bool, counts: dict, source: str,
+                 skipped: list, **extra) -> dict:
+    """The manifest's schema: {"version", "image_size", "load_size", "center_crop", "counts", "source",
+    "skipped", ...model-specific keys such as "classes"}."""
+    return {"version": MANIFEST_VERSION, "image_size": image_size, "load_size": load_size,
+            "center_crop": center_crop, "counts": counts, "source": source, "skipped": skipped, **extra}
