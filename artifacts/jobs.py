@@ -11,7 +11,7 @@ import argparse
 import datetime
 import sys
 
-from datetime import datetime, timezone
+
 
 from artifacts import home, storage
 from artifacts.naming import validate_name
@@ -113,9 +113,9 @@ class Job:
 def _created_sort_key(job: dict) -> tuple:
     """Newest first; jobs without a readable `created` time last."""
     try:
-        created = datetime.fromisoformat(str(job.get("created")).replace("Z", "+00:00"))
+        created = datetime.datetime.fromisoformat(str(job.get("created")).replace("Z", "+00:00"))
         if created.tzinfo is None:
-            created = created.replace(tzinfo=timezone.utc)
+            created = created.replace(tzinfo=datetime.timezone.utc)
         return (0, -created.timestamp(), job["name"])
     except ValueError:
         return (1, 0.0, job["name"])

@@ -233,22 +233,26 @@ def download_file(path: str, local_path: str) -> None:
         shutil.copyfile(path, local_path)
 
 
+def copy_file(source: str, target: str) -> None:
+    """Copy one file, either side local or gs:// (bucket to bucket is a server-side copy)."""
+    if is_gcs(source) and is_gcs(target):
+        s_bucket, s_key = _split(source)
+        d_bucket, d_key = _split(target)
+        client = gcs_client()
+        client.bucket(s_bucket).copy_blob(client.bucket(s_bucket).blob(s_key), client.bucket(d_bucket), d_key)
+    elif is_gcs(target):
+        upload_file(source, target)
+    else:
+        download_file(source, target)
+
+
 def copytree(src: str, dst: str, last: tuple[str, ...] | list[str] = ()) -> None:
     """Copy every file below `src` to the same relative path below `dst` (either side local or gs://).
 
     `last`: relative paths copied after every other file (completion markers such as `saved_model.pb`).
     """
     for rel in sorted(walk_files(src), key=lambda rel: rel in last):
-        source, target = join(src, rel), join(dst, rel)
-        if is_gcs(source) and is_gcs(target):
-            s_bucket, s_key = _split(source)
-            d_bucket, d_key = _split(target)
-            client = gcs_client()
-            client.bucket(s_bucket).copy_blob(client.bucket(s_bucket).blob(s_key), client.bucket(d_bucket), d_key)
-        elif is_gcs(target):
-            upload_file(source, target)
-        else:
-            download_file(source, target)
+        copy_file(join(src, rel), join(dst, rel))
 
 
 def replace_dir(staging: str, final: str) -> None:

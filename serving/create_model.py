@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("-n and -v go with -j, not -l")
     try:
         if args.list:
-            jobs = jobs.list_jobs(limit=10)
-            print(format_jobs(jobs) if jobs else f"no jobs under {home.jobs_dir()}")
+            recent = jobs.list_jobs(limit=10)
+            print(format_jobs(recent) if recent else f"no jobs under {home.jobs_dir()}")
             return 0
         name, version, path = registry.deploy(args.job, args.model_name, args.version)
     except model_tree.ModelTreeError as err:

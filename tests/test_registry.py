@@ -16,7 +16,8 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from artifacts import storage
-from artifacts import home, jobs, model_tree
+from artifacts import home as home_dirs
+from artifacts import jobs, model_tree
 from serving import registry
 from serving.create_model import format_jobs
 
@@ -56,12 +57,12 @@ def run_script(*args: str, home: str, cwd: str) -> subprocess.CompletedProcess:
 
 def test_genart_home_default_and_env(monkeypatch, tmp_path):
     monkeypatch.delenv("GENART_HOME", raising=False)
-    assert home.genart_home() == os.path.join(REPO_ROOT, "workspace")
+    assert home_dirs.genart_home() == os.path.join(REPO_ROOT, "workspace")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GENART_HOME", "rel/home")
-    assert home.genart_home() == str(tmp_path / "rel" / "home")  # absolute, so base_path is too
-    assert home.models_dir() == str(tmp_path / "rel" / "home" / "models")
-    assert home.jobs_dir() == str(tmp_path / "rel" / "home" / "jobs")
+    assert home_dirs.genart_home() == str(tmp_path / "rel" / "home")  # absolute, so base_path is too
+    assert home_dirs.models_dir() == str(tmp_path / "rel" / "home" / "models")
+    assert home_dirs.jobs_dir() == str(tmp_path / "rel" / "home" / "jobs")
     assert model_tree.models_config_path("/x") == "/x/models/models.config"
     monkeypatch.setenv("GENART_HOME", "gs://b/h")
     assert model_tree.models_config_path() == "gs://b/h/models/models.config"
@@ -97,7 +98,7 @@ def test_help_and_bad_usage(home, tmp_path):
 
 def test_registry_cli_does_not_import_tensorflow(home):
     make_job(home, "a")
-    code = ("import sys; from serving import create_model, registry; create_model.main(['-l']); "
+    code = ("import sys; from serving import create_model; from artifacts import model_tree; create_model.main(['-l']); "
             "create_model.main(['-j', 'a']); model_tree.read_models_config(model_tree.models_config_path()); "
             "sys.exit([m for m in sys.modules if m == 'tensorflow' or m.startswith('tensorflow.')] != [])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
@@ -151,7 +152,7 @@ def test_unknown_job_and_bad_names_and_versions_are_refused(home):
     for kwargs, message in refusals:
         with pytest.raises(registry.RegistryError, match=message.replace(".", r"\.")):
             registry.deploy(**kwargs)
-    assert not os.path.exists(home.models_dir())
+    assert not os.path.exists(home_dirs.models_dir())
 
 
 def test_version_numbering_explicit_versions_and_duplicates(home):
@@ -168,9 +169,9 @@ def test_version_numbering_explicit_versions_and_duplicates(home):
     assert model_tree.list_versions(base) == [1, 2, 7, 8] and model_tree.latest_version(base) == 8
     assert model_tree.resolve_model_dir("art") == os.path.join(base, "8")
     assert model_tree.resolve_model_dir("art", "2") == os.path.join(base, "2")
-    with pytest.raises(registry.RegistryError, match="no version 3"):
+    with pytest.raises(model_tree.ModelTreeError, match="no version 3"):
         model_tree.resolve_model_dir("art", 3)
-    with pytest.raises(registry.RegistryError, match="no model named 'nope'.*art, job_a"):
+    with pytest.raises(model_tree.ModelTreeError, match="no model named 'nope'.*art, job_a"):
         model_tree.resolve_model_dir("nope")
 
 
@@ -232,7 +233,7 @@ def test_models_config_keeps_a_users_version_policy(home):
     entries = {e.name: e for e in model_tree.read_models_config(path).model_config_list.config}
     assert entries["art"].model_version_policy.HasField("all") and sorted(entries) == ["art", "other"]
     storage.write_text(path, "not { a config")
-    with pytest.raises(registry.RegistryError, match="not a valid TF Serving model config"):
+    with pytest.raises(model_tree.ModelTreeError, match="not a valid TF Serving model config"):
         model_tree.read_models_config(path)
     model_tree.write_models_config()  # a broken file is replaced
     assert len(model_tree.read_models_config(path).model_config_list.config) == 2
@@ -280,8 +281,8 @@ def test_gcs_home_deploys_with_saved_model_pb_last(gcs_bucket, monkeypatch, tmp_
         registry.deploy("new")
 
     written = []
-    real_write = storage.write_bytes
-    monkeypatch.setattr(storage, "write_bytes", lambda path, data: (written.append(path), real_write(path, data)))
+    real_copy = storage.copy_file
+    monkeypatch.setattr(storage, "copy_file", lambda source, target: (written.append(target), real_copy(source, target)))
     name, version, path = registry.deploy("old", "art")
     assert (name, version, path) == ("art", 1, f"{home}/models/art/1")
     version_files = [p for p in written if p.startswith(path + "/")]

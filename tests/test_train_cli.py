@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO_ROOT, free_port, wait_for_port
 from train_data import checkpoint_step, read_job, wait_until
 
-from trainer import jobs
+from artifacts import jobs
 from trainer.prepare import stale_reason
 from trainer.task import resolve_config
 
@@ -68,7 +68,7 @@ def test_a_resumed_job_keeps_its_settings_and_the_data_sets_size_and_crop(tmp_pa
 
 
 def test_help_and_argument_errors_do_not_import_tensorflow():
-    code = ("import sys; from trainer import task, prepare, jobs\n"
+    code = ("import sys; from trainer import task, prepare; from artifacts import jobs\n"
             "try:\n    task.main(['--help'])\nexcept SystemExit: pass\n"
             "assert task.main(['--job-dir', 'x']) == 2\n"
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
