@@ -102,17 +102,84 @@ def to_uint8(image: tf.Tensor) -> tf.Tensor:
     return _round_to_uint8((tf.cast(image, tf.float32) + 1.0) * 127.5)
 
 
+_GIF_SIGNATURE = b"GIF"
+_GIF_GRAPHIC_CONTROL = b"\x21\xf9\x04"  # extension introducer, graphic control label, block size
+_GIF_HEADER_BYTES = 13  # signature, version, logical screen descriptor; the global colour table follows
+_WHITE_RGB = b"\xff\xff\xff"
+
+
+def composite_over_white(rgba: tf.Tensor) -> tf.Tensor:
+    """uint8 [H, W, 4] -> uint8 [H, W, 3]: the pixels over an opaque white background, bit for bit as PIL's
+    `Image.alpha_composite` does it (preprocessing's flattening), so training and serving see the same pixels.
+
+    PIL (AlphaComposite.c, 7 precision bits) with an opaque destination reduces to
+    out = SHIFTFORDIV255(c * a * 128 + 255 * (255 - a) * 128 + 128 * 128) >> 7.
+    """
+    color = tf.cast(rgba[:, :, :3], tf.int32)
+    alpha = tf.cast(rgba[:, :, 3:], tf.int32)
+    blended = color * alpha * 128 + 255 * (255 - alpha) * 128 + 128 * 128
+    shift = tf.bitwise.right_shift
+    divided = shift(shift(blended, 8) + blended, 8)  # PIL's SHIFTFORDIV255
+    return tf.cast(shift(divided, 7), tf.uint8)
+
+
+def _gif_transparency_to_white(gif_bytes: tf.Tensor) -> tf.Tensor:
+    """A GIF whose first transparent colour (graphic control extension) is opaque white in the global colour
+    table, so `decode_gif` shows white where PIL composites over white (it would show black otherwise).
+
+    Only the first graphic control extension after the global colour table, and that table, are patched; a
+    frame with its own local colour table keeps that table's colour.
+    """
+    raw = tf.cast(tf.io.decode_raw(gif_bytes, tf.uint8), tf.int32)
+    size = tf.shape(raw)[0]
+    packed = tf.gather(raw, tf.minimum(10, tf.maximum(size - 1, 0)))  # logical screen descriptor flags
+    has_global_table = tf.logical_and(size > _GIF_HEADER_BYTES, tf.bitwise.bitwise_and(packed, 0x80) > 0)
+    table_bytes = 3 * tf.bitwise.left_shift(2, tf.bitwise.bitwise_and(packed, 0x07))
+    search_from = _GIF_HEADER_BYTES + tf.where(has_global_table, table_bytes, 0)
+    positions = tf.range(tf.maximum(size - 7, 0))
+    is_marker = positions >= search_from
+    for offset, value in enumerate(_GIF_GRAPHIC_CONTROL):
+        is_marker = tf.logical_and(is_marker, tf.equal(tf.gather(raw, positions + offset), value))
+    starts = tf.boolean_mask(positions, is_marker)
+
+    def patch_first_extension():
+        start = starts[0]
+        flags, index = tf.gather(raw, start + 3), tf.gather(raw, start + 6)
+        entry = _GIF_HEADER_BYTES + 3 * index  # the transparent colour's RGB in the global table
+        transparent = tf.logical_and(tf.bitwise.bitwise_and(flags, 1) > 0, has_global_table)
+
+        def rewrite():
+            byte_strings = tf.constant([bytes([value]) for value in range(256)])
+            opaque_flags = tf.gather(byte_strings, tf.bitwise.bitwise_and(flags, 0xFE))
+            return tf.strings.join([tf.strings.substr(gif_bytes, 0, entry), tf.constant(_WHITE_RGB),
+                                    tf.strings.substr(gif_bytes, entry + 3, start - entry),
+                                    opaque_flags, tf.strings.substr(gif_bytes, start + 4, -1)])
+
+        return tf.cond(tf.logical_and(transparent, entry + 3 <= start), rewrite, lambda: gif_bytes)
+
+    return tf.cond(tf.size(starts) > 0, patch_first_extension, lambda: gif_bytes)
+
+
 def decode_rgb(image_bytes: tf.Tensor) -> tf.Tensor:
-    """Encoded JPEG / PNG / GIF (first frame) / BMP -> uint8 [H, W, 3].
+    """Encoded JPEG / PNG / GIF (first frame) / BMP / WebP -> uint8 [H, W, 3], transparency over white.
 
     JPEGs use the accurate integer DCT (libjpeg's ISLOW, PIL's default): `tf.io.decode_image` would use the fast
-    DCT, up to ~9/255 away from the pixels preprocessing (PIL) stored for training.
+    DCT, up to ~9/255 away from the pixels preprocessing (PIL) stored for training. Images with an alpha channel
+    or a transparent colour (RGBA, LA, palette + tRNS, transparent GIF) are composited over white exactly as
+    preprocessing does (`composite_over_white`).
     """
-    image = tf.cond(
-        tf.io.is_jpeg(image_bytes),
-        lambda: tf.io.decode_jpeg(image_bytes, channels=3, dct_method="INTEGER_ACCURATE"),
-        lambda: tf.io.decode_image(image_bytes, channels=3, dtype=tf.uint8, expand_animations=False),
-    )
+    def jpeg():
+        return tf.io.decode_jpeg(image_bytes, channels=3, dct_method="INTEGER_ACCURATE")
+
+    def gif():
+        return tf.io.decode_gif(_gif_transparency_to_white(image_bytes))[0]
+
+    def with_alpha():
+        rgba = tf.io.decode_image(image_bytes, channels=4, dtype=tf.uint8, expand_animations=False)
+        return composite_over_white(tf.ensure_shape(rgba, [None, None, 4]))
+
+    is_gif = tf.equal(tf.strings.substr(image_bytes, 0, 3), _GIF_SIGNATURE)
+    image = tf.case([(tf.io.is_jpeg(image_bytes), jpeg), (is_gif, gif)], default=with_alpha, exclusive=False)
     image.set_shape([None, None, 3])
     return image
 

@@ -32,6 +32,26 @@ def encode_image(array: np.ndarray, fmt: str = "PNG") -> bytes:
     return out.getvalue()
 
 
+def transparent_image(seed: int, height: int, width: int, mode: str, fmt: str = "PNG") -> bytes:
+    """`pattern` with transparency, encoded: mode RGBA or LA (a varying alpha channel), or P (a palette image
+    whose colour 0 is transparent: tRNS in a PNG, the transparent index in a GIF)."""
+    rgb = pattern(seed, height, width)
+    alpha = np.clip(np.mgrid[0:height, 0:width][1] * 255 // max(width - 1, 1), 0, 255).astype(np.uint8)
+    if mode == "P":
+        image = Image.fromarray(rgb).quantize(colors=16, dither=Image.Dither.NONE)
+        indices = np.asarray(image).copy()
+        indices[: height // 2, : width // 3] = 0  # a transparent corner
+        image = Image.fromarray(indices, "P")
+        image.putpalette(Image.fromarray(rgb).quantize(colors=16, dither=Image.Dither.NONE).getpalette())
+        save_args = {"transparency": 0}
+    else:
+        image = Image.fromarray(np.dstack([rgb, alpha])).convert(mode)
+        save_args = {}
+    out = io.BytesIO()
+    image.save(out, fmt, **save_args)
+    return out.getvalue()
+
+
 def decode_png(data: bytes) -> np.ndarray:
     """PNG bytes -> uint8 [H, W, 3]; fails unless they are an RGB PNG."""
     image = Image.open(io.BytesIO(data))

@@ -17,7 +17,7 @@ from artifacts import dataset as layout
 from artifacts import storage
 from preprocess import pipeline, records
 from saved_model_tools import (PREDICT_METHOD, call, decode_png, encode_image, pattern, run_signature,
-                               show_signatures)
+                               show_signatures, transparent_image)
 from artifacts import jobs, model_tree
 from serving import registry
 from trainer import export, task
@@ -34,7 +34,10 @@ CONTRACT["serving_default"] = CONTRACT["embeddings"]
 # Odd sizes and every decodable format: a non-square JPEG, PNGs (one upscaled), a tall BMP, a GIF.
 FILES = {"wide.jpg": encode_image(pattern(0, 48, 64), "JPEG"), "square.png": encode_image(pattern(1, 40, 40)),
          "small.png": encode_image(pattern(2, 24, 30)), "tall.bmp": encode_image(pattern(3, 70, 45), "BMP"),
-         "anim.gif": encode_image(pattern(4, 36, 52), "GIF"), "odd.png": encode_image(pattern(5, 33, 33))}
+         "anim.gif": encode_image(pattern(4, 36, 52), "GIF"), "odd.png": encode_image(pattern(5, 33, 33)),
+         # transparency, composited over white the same way by preprocessing (PIL) and the serving graph
+         "rgba.png": transparent_image(6, 36, 40, "RGBA"), "gray_alpha.png": transparent_image(7, 32, 32, "LA"),
+         "palette_trns.png": transparent_image(8, 40, 36, "P"), "transparent.gif": transparent_image(9, 34, 34, "P", "GIF")}
 NAMES = sorted(FILES)
 BYTES = [FILES[name] for name in NAMES]
 

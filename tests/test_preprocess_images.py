@@ -116,6 +116,28 @@ def test_transparency_is_composited_over_white():
     assert (gray_alpha == 255).all()
 
 
+def test_serving_decode_composites_transparency_exactly_as_preprocessing():
+    """The in-graph decode (records.decode_rgb, used by every serving graph) equals PIL's flattening bit for bit:
+    exhaustively over (colour, alpha), and for RGBA / LA / palette+tRNS / RGB+tRNS PNGs and a transparent GIF."""
+    import tensorflow as tf
+
+    colour, alpha = np.meshgrid(np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8), indexing="ij")
+    rgba = np.stack([colour, colour // 2, 255 - colour, alpha], axis=-1)  # [256, 256, 4]
+    pil = Image.alpha_composite(Image.new("RGBA", (256, 256), (255, 255, 255, 255)), Image.fromarray(rgba))
+    np.testing.assert_array_equal(records.composite_over_white(tf.constant(rgba)).numpy(),
+                                  np.asarray(pil.convert("RGB")))
+    palette_image = Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) % 4, "P")
+    palette_image.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9] + [0] * 756)
+    cases = {"rgba": rgba_png(), "la": encoded(Image.fromarray(rgba[:9, :7, 2:], "LA")),
+             "palette": paletted_png_with_transparency(), "gif": encoded(palette_image, "GIF", transparency=2),
+             "opaque gif": encoded(palette_image, "GIF"),
+             "rgb+trns": encoded(Image.fromarray(rgba[:6, :6, :3]), transparency=(0, 0, 255))}
+    for name, data in cases.items():
+        np.testing.assert_array_equal(records.decode_rgb(tf.constant(data)).numpy(), images.decode_rgb(data),
+                                      err_msg=name)
+    assert (records.decode_rgb(tf.constant(cases["gif"])).numpy()[0, 2] == 255).all()  # transparent: white
+
+
 def test_animated_gif_gives_first_frame_and_exif_orientation_is_applied():
     first = images.decode_rgb(animated_gif())
     assert first.shape == (8, 8, 3) and (first == (255, 0, 0)).all()
