@@ -76,7 +76,7 @@ def plain_loop(model_dir: str, pattern: str, out_path: str) -> int:
 
 def pipeline(model_dir: str, pattern: str, out_dir: str, batch_size: int, beam_args: list[str]) -> int:
     """Run batch prediction; return the number of result lines written."""
-    from serving import batch_predict
+    from serving.batch import cli as batch_predict
 
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):

@@ -171,13 +171,14 @@ def main() -> int:
 
     import tensorflow as tf
 
-    from serving import core
+    from artifacts.export import latest_export
+    from serving.server import core
 
     work = tempfile.mkdtemp(prefix="genart-serve-bench-")
     try:
         base = os.path.join(work, "bench")
         if args.model_dir:
-            shutil.copytree(core.latest_export(args.model_dir), os.path.join(base, "1"))
+            shutil.copytree(latest_export(args.model_dir), os.path.join(base, "1"))
         else:
             import serving_models
 

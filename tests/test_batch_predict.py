@@ -27,7 +27,8 @@ from PIL import Image
 
 from artifacts import storage
 from preprocess.records import make_example
-from serving import batch_predict, beam_inference
+from serving.batch import beam_inference
+from serving.batch import cli as batch_predict
 from tests import serving_models as sm
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -211,7 +212,7 @@ def test_missing_keys_are_the_location_and_numeric_keys_decimal(run):
 
 def test_results_match_a_direct_model_call(local_run):
     """The pipeline's PNG for an instance is byte for byte what the signature returns for it alone."""
-    from serving import core
+    from serving.server import core
 
     model = core.load_model(sm.saved_model("vaegan", 1))
     row = next(r for r in local_run["results"] if "image_bytes" in r)
@@ -350,9 +351,3 @@ def test_python_m_entry_point_with_beam_options(tmp_path):
     assert outputs["errors_files"] == ["prediction.errors_stats-00000-of-00001"] and outputs["errors"] == []
     assert sorted(row["key"] for row in outputs["results"]) == sorted(str(i) for i in range(10))
 
-
-def test_cli_data_formats_are_the_ones_beam_io_reads():
-    """The light CLI module names the formats itself (it must not import Beam for `--help`)."""
-    from serving import beam_io
-
-    assert batch_predict.DATA_FORMATS == beam_io.DATA_FORMATS

@@ -1,4 +1,4 @@
-"""The project's Beam `ModelHandler` and pipeline graph (`serving.beam_inference`) on their own: a failure that
+"""The project's Beam `ModelHandler` and pipeline graph (`serving.batch.beam_inference`) on their own: a failure that
 escapes a whole batch still reports each of its instances; the handler validates each instance by itself and
 mixes signatures within one batch."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from serving import beam_inference
+from serving.batch import beam_inference
 from test_batch_predict import _b64, _embedding, read_outputs
 from tests import serving_models as sm
 
@@ -49,7 +49,7 @@ def test_a_batch_that_fails_whole_reports_each_of_its_instances(tmp_path, monkey
 
 
 def test_handler_validates_each_instance_and_mixes_signatures():
-    from serving.beam_io import Source
+    from serving.batch.beam_io import Source
 
     handler = beam_inference.SavedModelHandler(sm.saved_model("vaegan", 1), batch_size=8)
     model = handler.load_model()
@@ -72,7 +72,7 @@ def test_handler_validates_each_instance_and_mixes_signatures():
 
 
 def test_handler_signature_name_applies_to_every_instance():
-    from serving.beam_io import Source
+    from serving.batch.beam_io import Source
 
     handler = beam_inference.SavedModelHandler(sm.saved_model("vaegan", 1), "image_bytes")
     model = handler.load_model()

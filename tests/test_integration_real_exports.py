@@ -18,8 +18,11 @@ import tensorflow as tf
 from PIL import Image
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from artifacts import home, model_tree
-from serving import batch_predict, predict, registry
+from artifacts import model_tree
+from artifacts.home import jobs_dir
+from serving import registry
+from serving.batch import cli as batch_predict
+from serving.client import cli as predict
 from trainer import export
 from trainer.base import model_class
 from trainer.config import TrainConfig
@@ -49,7 +52,7 @@ def home(tmp_path_factory):
     for name, config in MODELS.items():
         model = model_class(config.model)(config)
         model.build_for_training()
-        export.export_model(model, os.path.join(home.jobs_dir(home), name))
+        export.export_model(model, os.path.join(jobs_dir(home), name))
         assert registry.deploy(name, home=home)[:2] == (name, 1)
     return home
 

@@ -19,7 +19,7 @@ from artifacts import storage
 from artifacts import home as home_dirs
 from artifacts import jobs, model_tree
 from serving import registry
-from serving.create_model import format_jobs
+from serving.registry.cli import format_jobs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO_ROOT, "create_model.sh")
@@ -98,8 +98,8 @@ def test_help_and_bad_usage(home, tmp_path):
 
 def test_registry_cli_does_not_import_tensorflow(home):
     make_job(home, "a")
-    code = ("import sys; from serving import create_model; from artifacts import model_tree; create_model.main(['-l']); "
-            "create_model.main(['-j', 'a']); model_tree.read_models_config(model_tree.models_config_path()); "
+    code = ("import sys; from serving.registry import cli; from artifacts import model_tree; cli.main(['-l']); "
+            "cli.main(['-j', 'a']); model_tree.read_models_config(model_tree.models_config_path()); "
             "sys.exit([m for m in sys.modules if m == 'tensorflow' or m.startswith('tensorflow.')] != [])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -248,7 +248,7 @@ def test_failed_rename_leaves_no_numbered_dir(home, monkeypatch):
     def crash(src, dst):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(registry.os, "rename", crash)
+    monkeypatch.setattr(os, "rename", crash)
     with pytest.raises(OSError, match="disk gone"):
         registry.deploy("j", "art")
     assert os.listdir(os.path.join(home, "models", "art")) == []  # staging removed, nothing numbered

@@ -1,4 +1,4 @@
-"""serving.core: loading, signature choice, instance validation, key filling, outputs, per-instance API."""
+"""serving.server.core: loading, signature choice, instance validation, key filling, outputs, per-instance API."""
 from __future__ import annotations
 
 import base64
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import serving_models as sm
 
-from serving import core, values
+from serving.server import core, protos, values
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_tensor_requests_like_grpc(faces):
 def test_metadata_proto_lists_every_signature(faces):
     from tensorflow_serving.apis import get_model_metadata_pb2
 
-    response = core.metadata_proto(faces)
+    response = protos.metadata_proto(faces)
     assert response.model_spec.name == "faces" and response.model_spec.version.value == 1
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signature_map)

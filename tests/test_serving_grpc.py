@@ -11,8 +11,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
-from serving.grpc_api import GrpcServer
-from serving.manager import ModelManager
+from serving.server.grpc_api import GrpcServer
+from serving.server.manager import ModelManager
 
 TOKEN = "grpc-token"
 
@@ -72,6 +72,8 @@ def test_grpc_error_codes(served, case):
     with pytest.raises(grpc.RpcError) as info:
         stub.Predict(request, timeout=30)
     assert info.value.code() == code and fragment in info.value.details(), info.value.details()
+    model = "-" if request.model_spec.name == "nope" else request.model_spec.name  # made-up names add no series
+    assert any(labels[:2] == ("grpc", model) and labels[3] == code.name for labels in served[0].metrics.requests.values)
 
 
 def test_grpc_predict_status_metadata_health(served):

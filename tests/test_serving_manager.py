@@ -1,5 +1,5 @@
-"""serving.manager (version policies, labels, failed loads, config reload, unload after in-flight requests) and
-serving.batching (merging, splitting, isolating a bad request)."""
+"""serving.server.manager (version policies, labels, failed loads, config reload, unload after in-flight requests) and
+serving.server.batching (merging, splitting, isolating a bad request)."""
 from __future__ import annotations
 
 import os
@@ -12,10 +12,10 @@ import pytest
 import serving_models as sm
 import tensorflow as tf
 
-from serving import core
-from serving.batching import Batcher, BatchingOptions
-from serving.manager import AVAILABLE, END, UNLOADING, ModelManager
-from serving.model_config import ModelSpec, specs_from_config_file
+from serving.server import core
+from serving.server.batching import Batcher, BatchingOptions
+from serving.server.manager import AVAILABLE, END, UNLOADING, ModelManager
+from serving.server.model_config import ModelSpec, specs_from_config_file
 
 
 @pytest.mark.parametrize("policy, expected", [
@@ -169,7 +169,7 @@ def test_relative_base_paths_are_relative_to_the_config_file(tmp_path):
 
 
 def test_server_cli_accepts_both_spellings(tmp_path):
-    from serving.server import parse_args
+    from serving.server.cli import parse_args
 
     dashed = parse_args(["--model-name", "faces", "--model-base-path", "/m", "--rest-api-port", "0", "--port", "9",
                          "--enable-batching", "--max-batch-size", "8", "--batch-timeout-micros", "10",
@@ -194,6 +194,6 @@ def test_server_cli_accepts_both_spellings(tmp_path):
     ("", "instance_3"), ("...", "instance_3"), (None, "3"), (7, "7"), ("é", "_"),
 ])
 def test_predict_output_file_names_are_safe(key, expected):
-    from serving.predict import safe_name
+    from serving.client.cli import safe_name
 
     assert safe_name(key, 3) == expected

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.batching import BatchingOptions
-from serving.manager import ModelManager
-from serving.model_config import ModelSpec
-from serving.rest import create_app
+from serving.server.batching import BatchingOptions
+from serving.server.manager import ModelManager
+from serving.server.model_config import ModelSpec
+from serving.server.rest import create_app
 
 TOKEN = "s3cret-token"
 MAX_BYTES = 256 * 1024

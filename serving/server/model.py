@@ -14,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from artifacts.export import DEFAULT_SIGNATURE, KEY, latest_export, read_saved_model_bytes  # noqa: F401
-from serving import values as V
+from artifacts.export import DEFAULT_SIGNATURE, KEY, read_saved_model_bytes
+from serving.server import values as V
 
 
 
@@ -132,7 +132,8 @@ class LoadedModel:
 
 
 def load_model(path: str, name: str = "", version: int = 0) -> LoadedModel:
-    """Load the SavedModel in local dir `path` (use `latest_export` for a dir of numbered versions)."""
+    """Load the SavedModel in local dir `path` (`artifacts.export.latest_export` finds one among numbered
+    versions)."""
     return LoadedModel(path, name, version)
 
 
@@ -142,20 +143,6 @@ def _read_signature_defs(path: str) -> dict[str, meta_graph_pb2.SignatureDef]:
     if not graphs:
         raise ValueError(f"the SavedModel in {path} holds no meta graph")
     return dict(graphs[0].signature_def)
-
-
-def metadata_proto(model: LoadedModel, label: str | None = None):
-    """TF Serving's GetModelMetadataResponse with the `signature_def` metadata (every SignatureDef)."""
-    from tensorflow_serving.apis import get_model_metadata_pb2
-
-    response = get_model_metadata_pb2.GetModelMetadataResponse()
-    response.model_spec.name = model.name
-    response.model_spec.version.value = model.version
-    signature_map = get_model_metadata_pb2.SignatureDefMap()
-    for name, signature_def in sorted(model.signature_defs.items()):
-        signature_map.signature_def[name].CopyFrom(signature_def)
-    response.metadata["signature_def"].Pack(signature_map)
-    return response
 
 
 def run_batch(signature: Signature, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -32,7 +32,7 @@ from artifacts.naming import validate_name  # noqa: E402
 from artifacts import model_tree  # noqa: E402
 
 if TYPE_CHECKING:  # the manager imports TensorFlow: `--help` and flag errors must not wait for it
-    from serving.manager import ModelManager
+    from serving.server.manager import ModelManager
 
 log = logging.getLogger("serving.server")
 
@@ -101,9 +101,9 @@ def _read_token(path: str | None) -> str | None:
 
 
 def build_manager(args: argparse.Namespace, on_change=None) -> ModelManager:
-    from serving.batching import BatchingOptions
-    from serving.manager import ModelManager
-    from serving.model_config import ModelSpec
+    from serving.server.batching import BatchingOptions
+    from serving.server.manager import ModelManager
+    from serving.server.model_config import ModelSpec
 
     batching = None
     if args.enable_batching:
@@ -140,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import uvicorn
 
-    from serving.grpc_api import GrpcServer
-    from serving.rest import create_app
+    from serving.server.grpc_api import GrpcServer
+    from serving.server.rest import create_app
 
     try:
         token = _read_token(args.auth_token_file)
@@ -199,7 +199,3 @@ def main(argv: list[str] | None = None) -> int:
     manager.stop()
     log.info("stopped")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,9 +9,7 @@ runs; each model name is SERVING while it has an AVAILABLE version). Messages up
 """
 from __future__ import annotations
 
-import hmac
 import logging
-import time
 from concurrent import futures
 
 import grpc
@@ -21,8 +19,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
-from serving import core
-from serving.manager import ModelManager, status_proto
+from serving.server import core
+from serving.server.auth import bearer_ok
+from serving.server.manager import ModelManager
+from serving.server.metrics import RequestLabels
+from serving.server.protos import metadata_proto, status_proto
 
 log = logging.getLogger(__name__)
 
@@ -44,36 +45,35 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.manager, self.metrics = manager, manager.metrics
 
     def Predict(self, request: predict_pb2.PredictRequest, context):
-        started, signature_name, code = time.perf_counter(), "-", "INTERNAL"
         name, version, label = _spec(request.model_spec)
         try:
-            try:
-                inputs = {alias: tf.make_ndarray(proto) for alias, proto in request.inputs.items()}
-            except Exception as err:  # noqa: BLE001 - a malformed TensorProto is the client's fault
-                raise core.InvalidInput(f"cannot read input tensor: {err}") from None
-            with self.manager.use(name, version, label) as served:
-                parsed = core.parse_tensor_request(served.model, inputs, request.model_spec.signature_name or None)
-                signature_name = parsed.signature.name
-                wanted = list(request.output_filter) or list(parsed.signature.outputs)
-                unknown = [a for a in wanted if a not in parsed.signature.outputs]
-                if unknown:
-                    raise core.InvalidInput(f"output_filter: unknown output '{unknown[0]}' (signature "
-                                            f"'{signature_name}' has {', '.join(parsed.signature.outputs)})")
-                outputs = served.runner(parsed.signature, parsed.batch)
-                response = predict_pb2.PredictResponse()
-                response.model_spec.name = name
-                response.model_spec.version.value = served.model.version
-                response.model_spec.signature_name = signature_name
-            for alias in wanted:
-                response.outputs[alias].CopyFrom(tf.make_tensor_proto(np.asarray(outputs[alias])))
-            code = "OK"
-            return response
+            with self.metrics.timed_request("grpc", name) as labels:
+                return self._predict(request, name, version, label, labels)
         except core.PredictionError as err:
-            code = err.grpc_code
             _abort(context, err)
-        finally:
-            known = name if self.manager.has_model(name) else "-"  # no label series for made-up names
-            self.metrics.record_request("grpc", known, signature_name, code, time.perf_counter() - started)
+
+    def _predict(self, request: predict_pb2.PredictRequest, name: str, version: int | None, label: str | None,
+                 labels: RequestLabels) -> predict_pb2.PredictResponse:
+        try:
+            inputs = {alias: tf.make_ndarray(proto) for alias, proto in request.inputs.items()}
+        except Exception as err:  # noqa: BLE001 - a malformed TensorProto is the client's fault
+            raise core.InvalidInput(f"cannot read input tensor: {err}") from None
+        with self.manager.use(name, version, label) as served:
+            parsed = core.parse_tensor_request(served.model, inputs, request.model_spec.signature_name or None)
+            signature_name = labels.signature = parsed.signature.name
+            wanted = list(request.output_filter) or list(parsed.signature.outputs)
+            unknown = [a for a in wanted if a not in parsed.signature.outputs]
+            if unknown:
+                raise core.InvalidInput(f"output_filter: unknown output '{unknown[0]}' (signature "
+                                        f"'{signature_name}' has {', '.join(parsed.signature.outputs)})")
+            outputs = served.runner(parsed.signature, parsed.batch)
+            response = predict_pb2.PredictResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = served.model.version
+            response.model_spec.signature_name = signature_name
+        for alias in wanted:
+            response.outputs[alias].CopyFrom(tf.make_tensor_proto(np.asarray(outputs[alias])))
+        return response
 
     def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest, context):
         unsupported = [f for f in request.metadata_field if f != "signature_def"]
@@ -83,7 +83,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                           f"ask for 'signature_def'")
         try:
             with self.manager.use(*_spec(request.model_spec)) as served:
-                return core.metadata_proto(served.model)
+                return metadata_proto(served.model)
         except core.PredictionError as err:
             _abort(context, err)
 
@@ -101,7 +101,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 class _AuthInterceptor(grpc.ServerInterceptor):
     def __init__(self, token: str):
-        self.expected = f"Bearer {token}".encode()
+        self.token = token
 
         def deny(request, context):
             context.abort(grpc.StatusCode.UNAUTHENTICATED,
@@ -112,7 +112,7 @@ class _AuthInterceptor(grpc.ServerInterceptor):
         if handler_call_details.method.startswith(_HEALTH_PREFIX):
             return continuation(handler_call_details)
         given = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
-        if isinstance(given, str) and hmac.compare_digest(given.encode(), self.expected):
+        if bearer_ok(given, self.token):
             return continuation(handler_call_details)
         return self.deny
 

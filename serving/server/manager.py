@@ -22,10 +22,10 @@ from typing import Callable, Iterator
 
 from artifacts import export, storage
 from artifacts import model_tree
-from serving.batching import Batcher, BatchingOptions
-from serving.metrics import Metrics
-from serving.model import LoadedModel, NotFound, Signature, Unavailable, load_model, run_batch
-from serving.model_config import ModelSpec, specs_from_config_file
+from serving.server.batching import Batcher, BatchingOptions
+from serving.server.metrics import Metrics
+from serving.server.model import LoadedModel, NotFound, Signature, Unavailable, load_model, run_batch
+from serving.server.model_config import ModelSpec, specs_from_config_file
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class ModelManager:
                  metrics: Metrics | None = None, on_change: Callable[[], None] | None = None):
         self.config_path, self.poll_seconds, self.batching = config_path, poll_seconds, batching
         self.metrics = metrics or Metrics()
-        self.metrics.states = self.states
+        self.metrics.states, self.metrics.known_model = self.states, self.has_model
         self.on_change = on_change
         self._lock = threading.RLock()
         self._models: dict[str, _Model] = {}
@@ -368,18 +368,3 @@ def _mtime(path: str) -> float | None:
         return os.stat(path).st_mtime
     except OSError:
         return None
-
-
-def status_proto(statuses: list[VersionStatus]):
-    """TF Serving's GetModelStatusResponse for `ModelManager.status(...)`."""
-    from tensorflow_serving.apis import get_model_status_pb2
-
-    response = get_model_status_pb2.GetModelStatusResponse()
-    for status in statuses:
-        entry = response.model_version_status.add()
-        entry.version = status.version
-        entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(status.state)
-        entry.status.error_code = entry.status.DESCRIPTOR.fields_by_name["error_code"].enum_type \
-            .values_by_name[status.error_code].number
-        entry.status.error_message = status.error_message
-    return response

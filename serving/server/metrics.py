@@ -5,15 +5,23 @@
 - `genart_request_latency_seconds{protocol,model,signature}` — histogram of predict latency;
 - `genart_batch_size{model,signature}` — histogram of instances per graph call (merged batches included);
 - `genart_model_version_state{model,version,state}` — 1 for each loaded or known version's state.
+
+Both protocol adapters time and record their predict requests with one helper, `Metrics.timed_request`.
 """
 from __future__ import annotations
 
 import bisect
+import contextlib
 import threading
-from typing import Callable, Iterable
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+# protocol -> (code of a success, attribute of an escaping exception that holds its code, code of a server fault);
+# PredictionError carries both attributes, the REST adapter's HttpError its `http_status`
+PROTOCOL_CODES = {"rest": (200, "http_status", 500), "grpc": ("OK", "grpc_code", "INTERNAL")}
 
 
 def _escape(value) -> str:
@@ -80,21 +88,46 @@ class Histogram:
             yield f"{self.name}_count{_labels(self.labels, values)} {series[-1]}"
 
 
-class Metrics:
-    """The server's metrics; `states` (optional) yields (model, version, state) for the state gauge."""
+@dataclass
+class RequestLabels:
+    """What an adapter learns while serving a request: the signature it ran (set it once known)."""
+    signature: str = "-"
 
-    def __init__(self, states: Callable[[], Iterable[tuple]] | None = None):
+
+class Metrics:
+    """The server's metrics; `states` (optional) yields (model, version, state) for the state gauge, and
+    `known_model` (optional) says which model names are real (others are recorded as "-")."""
+
+    def __init__(self, states: Callable[[], Iterable[tuple]] | None = None,
+                 known_model: Callable[[str], bool] | None = None):
         self.requests = Counter("genart_requests_total", "Requests by protocol, model, signature and status code.",
                                 ("protocol", "model", "signature", "code"))
         self.latency = Histogram("genart_request_latency_seconds", "Request latency in seconds.",
                                  ("protocol", "model", "signature"), LATENCY_BUCKETS)
         self.batch_size = Histogram("genart_batch_size", "Instances per graph call (after batching).",
                                     ("model", "signature"), BATCH_BUCKETS)
-        self.states = states
+        self.states, self.known_model = states, known_model
 
     def record_request(self, protocol: str, model: str, signature: str, code, seconds: float) -> None:
+        if self.known_model is not None and not self.known_model(model):
+            model = "-"  # made-up names add no series
         self.requests.inc(protocol, model, signature, str(code))
         self.latency.observe(seconds, protocol, model, signature)
+
+    @contextlib.contextmanager
+    def timed_request(self, protocol: str, model: str) -> Iterator[RequestLabels]:
+        """Time one predict request of `protocol` ("rest" or "grpc") and record it when the block is left: its
+        code is the success code, or the one the escaping exception carries (see PROTOCOL_CODES), else a fault."""
+        ok, attribute, fault = PROTOCOL_CODES[protocol]
+        labels, started, code = RequestLabels(), time.perf_counter(), fault
+        try:
+            yield labels
+            code = ok
+        except BaseException as err:
+            code = getattr(err, attribute, fault)
+            raise
+        finally:
+            self.record_request(protocol, model, labels.signature or "-", code, time.perf_counter() - started)
 
     def record_batch(self, model: str, signature: str, size: int) -> None:
         self.batch_size.observe(size, model, signature)

@@ -4,7 +4,7 @@
                                                                  └─> not JSON ───────────> errors <───┘ (+ DLQ)
 
 - `SavedModelHandler`, the project's Beam `ModelHandler`: loads the SavedModel once per worker process through
-  `serving.core.load_model` (a `gs://` export is copied to a local temp dir first) and runs batches of
+  `serving.server.core.load_model` (a `gs://` export is copied to a local temp dir first) and runs batches of
   `--batch-size` keyed examples `(Source, instance)`. Each instance is validated on its own
   (`core.prepare_instances`, its signature chosen by its own input names unless `--signature-name`, its missing key
   filled with `<input_path>:<line>`), the valid ones of each signature run in one graph call (`core.run_isolated`:
@@ -16,7 +16,7 @@
   while Python parses and validates, and measured slower here (bench/batch_throughput.py).
 - Progress: a line on stderr every few seconds from each worker process (instances done, failed, rate).
 
-Files in and out, and the key rule, are `serving.beam_io`'s; the command line is `serving.batch_predict`'s.
+Files in and out, and the key rule, are `serving.batch.beam_io`'s; the command line is `serving.batch.cli`'s.
 """
 from __future__ import annotations
 
@@ -36,10 +36,12 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from artifacts import storage
-from serving import beam_io, core
-from serving import values as V
-from serving.batch_predict import DEFAULT_BATCH_SIZE  # the CLI module is light: no cycle at import
-from serving.beam_io import Source
+from artifacts.export import KEY
+from serving.batch import beam_io
+from serving.batch.beam_io import Source
+from serving.batch.options import DEFAULT_BATCH_SIZE, TEXT
+from serving.server import core
+from serving.server import values as V
 
 PROGRESS_EVERY_S = 5.0
 MAIN_PID_ENV = "GENART_BATCH_PREDICT_PID"  # lets worker processes label their progress lines
@@ -66,14 +68,14 @@ def with_default_key(signature: core.Signature, instance: Any, key: str) -> Any:
     if not signature.fills_key:
         return instance
     if _input_names(instance) is not None:
-        return instance if core.KEY in instance else {**instance, core.KEY: key}
+        return instance if KEY in instance else {**instance, KEY: key}
     if len(signature.required) == 1:  # a bare value for a one-input signature
-        return {signature.required[0]: instance, core.KEY: key}
+        return {signature.required[0]: instance, KEY: key}
     return instance  # core reports what is wrong with it
 
 
 class SavedModelHandler(ModelHandler):
-    """Beam ModelHandler over `serving.core`: examples are `(Source, JSON instance)`, predictions
+    """Beam ModelHandler over `serving.server.core`: examples are `(Source, JSON instance)`, predictions
     `(Source, PredictionResult(example=key, inference=JSON row | core.InstanceError))`."""
 
     def __init__(self, model_dir: str, signature_name: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -214,7 +216,7 @@ class FailedBatchErrors(beam.DoFn):
 
 
 def build_pipeline(pipeline: beam.Pipeline, input_files: list[str], output_path: str, handler: SavedModelHandler,
-                   data_format: str = beam_io.TEXT) -> None:
+                   data_format: str = TEXT) -> None:
     """Input files -> predictions and error records under `output_path` (INTERFACE.md section 7)."""
     parsed = (pipeline
               | "InputFiles" >> beam.Create(input_files)

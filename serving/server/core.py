@@ -13,8 +13,8 @@ Two levels of API:
   (good instances in one graph call -> JSON rows), `run_isolated` (a failing batch is retried one by one).
 
 No transport here: errors are `PredictionError` subclasses carrying their HTTP status and gRPC code name.
-Loading (`load_model`, `LoadedModel`, `Signature`, `TensorInfo`, `metadata_proto`, `run_batch`) lives in
-`serving.model` and is re-exported here, so `serving.core` is the one import a caller needs.
+Loading (`load_model`, `LoadedModel`, `Signature`, `TensorInfo`, `run_batch`) and the error classes live in
+`serving.server.model` and are re-exported here, so `serving.server.core` is the one import a caller needs.
 """
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from serving import values as V
-from serving.model import (DEFAULT_SIGNATURE, KEY, InvalidInput, LoadedModel, NotFound,  # noqa: F401 - re-exported
-                           PredictionError, Signature, TensorInfo, Unavailable, latest_export, load_model,
-                           metadata_proto, run_batch)
+from artifacts.export import KEY
+from serving.server import values as V
+from serving.server.model import (InvalidInput, LoadedModel, NotFound, PredictionError,  # noqa: F401 - re-exported
+                                  Signature, TensorInfo, Unavailable, load_model, run_batch)
 
 
 # ---------------------------------------------------------------- choosing the signature

@@ -6,8 +6,8 @@ inputs take JSON strings (UTF-8) or `{"b64": "<standard base64>"}` objects; enco
 (checked eagerly with the serving graph's own decode function, so a bad image fails its instance with a 400,
 never the batch with a 500). And the output side: `_bytes` outputs as `{"b64"}`, float32 in its shortest form.
 
-Every error is a `ValueError` whose message says what is wrong with the value; `serving.core` adds which
-instance and which input it was.
+Every error is a `ValueError` whose message says what is wrong with the value; `serving.server.core` adds
+which instance and which input it was.
 """
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from artifacts.export import BYTES_SUFFIX, IMAGE_BYTES
+
 B64_KEY = "b64"
-BYTES_SUFFIX = "_bytes"        # TF Serving: string outputs whose alias ends so are binary -> {"b64": ...}
-IMAGE_INPUT_SUFFIX = "image_bytes"  # string inputs whose alias ends so hold encoded images, checked before the graph
+IMAGE_INPUT_SUFFIX = IMAGE_BYTES  # string inputs whose alias ends so hold encoded images, checked before the graph
 MAX_IMAGE_PIXELS = 8192 * 8192  # refuse decompression bombs before decoding them
 _B64_ALPHABET = re.compile(rb"^[A-Za-z0-9+/]*={0,2}$")
 _WHITESPACE = re.compile(rb"\s+")

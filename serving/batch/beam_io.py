@@ -1,6 +1,6 @@
 """Files in and out of batch prediction (INTERFACE.md section 7): instances with their place, and the two outputs.
 
-Owns, for `serving.batch_predict`:
+Owns, for `serving.batch` (`python -m serving.batch_predict`):
 - finding the inputs: comma-separated paths with `*` wildcards, local or `gs://`, through Beam's own file systems
   (`expand_input_paths`; a pattern that matches nothing is an `InputError`);
 - reading them so every instance keeps its place, a `Source(input_path, line)`: TEXT files one JSON instance per
@@ -33,17 +33,16 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from serving import values as V
-from serving.model import KEY
+from artifacts.export import IMAGE_BYTES, KEY
+from serving.batch.options import TEXT, TF_RECORD_GZIP
+from serving.server import values as V
 
-TEXT, TF_RECORD, TF_RECORD_GZIP = "TEXT", "TF_RECORD", "TF_RECORD_GZIP"
-DATA_FORMATS = (TEXT, TF_RECORD, TF_RECORD_GZIP)
 RESULTS_PREFIX = "prediction.results"
 ERRORS_PREFIX = "prediction.errors_stats"
 SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
 ERRORS_TAG = "errors"
 METRICS_NAMESPACE = "genart.batch_predict"  # counters: instances_read, predicted, failed
-_KEY_IN_TEXT = re.compile(r'"key"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
+_KEY_IN_TEXT = re.compile(rf'"{KEY}"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
 
 
 class InputError(Exception):
@@ -208,7 +207,7 @@ def parse_record(source: Source, record: bytes) -> Any:
     example = _image_example(record)
     if example is not None:
         return example
-    return {"image_bytes": V.encode_b64(record)}
+    return {IMAGE_BYTES: V.encode_b64(record)}
 
 
 def _image_example(record: bytes) -> dict | None:
@@ -221,7 +220,7 @@ def _image_example(record: bytes) -> dict | None:
     encoded = features["image/encoded"].bytes_list.value if "image/encoded" in features else []
     if len(encoded) != 1:
         return None
-    instance = {"image_bytes": V.encode_b64(encoded[0])}
+    instance = {IMAGE_BYTES: V.encode_b64(encoded[0])}
     filename = features["image/filename"].bytes_list.value if "image/filename" in features else []
     if filename and filename[0]:
         instance[KEY] = filename[0].decode("utf-8", "replace")

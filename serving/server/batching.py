@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from serving.model import InvalidInput, Signature, run_batch
+from serving.server.model import InvalidInput, Signature, run_batch
 
 log = logging.getLogger(__name__)
 

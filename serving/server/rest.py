@@ -15,11 +15,9 @@ dictionary keys, never as file paths.
 """
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
-import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,8 +27,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from artifacts.naming import validate_name, validate_version
-from serving import core
-from serving.manager import ModelManager, status_proto
+from serving.server import core
+from serving.server.auth import bearer_ok
+from serving.server.manager import ModelManager
+from serving.server.metrics import RequestLabels
+from serving.server.protos import metadata_proto, status_proto
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,9 @@ LABEL_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str, headers: dict | None = None):
+    def __init__(self, http_status: int, message: str, headers: dict | None = None):
         super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers
+        self.http_status, self.message, self.headers = http_status, message, headers
 
 
 def error_response(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -73,8 +74,7 @@ class RestApi:
         if not self.auth_token:
             return
         header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.auth_token.encode()):
+        if not bearer_ok(header, self.auth_token):
             reason = "missing" if not header else "invalid"
             raise HttpError(401, f"Unauthenticated: {reason} bearer token (send 'Authorization: Bearer <token>')",
                             {"WWW-Authenticate": "Bearer"})
@@ -131,29 +131,20 @@ class RestApi:
         raise HttpError(400, f"Malformed request: {method} {path}")
 
     async def predict(self, request: Request, name: str, version: int | None, label: str | None) -> Response:
-        started = time.perf_counter()
-        outcome = {"signature": "", "status": 500}
         try:
-            body = await self.read_body(request)
-            payload = await run_in_threadpool(self._predict, name, version, label, body, outcome)
-            outcome["status"] = 200
-            return Response(payload, media_type="application/json")
-        except HttpError as err:
-            outcome["status"] = err.status
-            raise
+            with self.metrics.timed_request("rest", name) as labels:
+                body = await self.read_body(request)
+                payload = await run_in_threadpool(self._predict, name, version, label, body, labels)
         except core.PredictionError as err:
-            outcome["status"] = err.http_status
             raise HttpError(err.http_status, str(err)) from None
-        finally:
-            known = name if self.manager.has_model(name) else "-"  # no label series for made-up names
-            self.metrics.record_request("rest", known, outcome["signature"] or "-", outcome["status"],
-                                        time.perf_counter() - started)
+        return Response(payload, media_type="application/json")
 
-    def _predict(self, name: str, version: int | None, label: str | None, body: bytes, outcome: dict) -> bytes:
+    def _predict(self, name: str, version: int | None, label: str | None, body: bytes,
+                 labels: RequestLabels) -> bytes:
         with self.manager.use(name, version, label) as served:
             payload = core.parse_json_body(body)
             parsed = core.parse_json_request(served.model, payload)
-            outcome["signature"] = parsed.signature.name
+            labels.signature = parsed.signature.name
             outputs = served.runner(parsed.signature, parsed.batch)
         return _json_bytes(core.format_response(outputs, parsed))
 
@@ -167,7 +158,7 @@ class RestApi:
     def metadata(self, name: str, version: int | None, label: str | None) -> Response:
         try:
             with self.manager.use(name, version, label) as served:
-                response = core.metadata_proto(served.model)
+                response = metadata_proto(served.model)
         except core.PredictionError as err:
             raise HttpError(err.http_status, str(err)) from None
         return JSONResponse(_proto_json(response))
@@ -193,7 +184,7 @@ def create_app(manager: ModelManager, *, max_request_bytes: int = DEFAULT_MAX_RE
 
     @app.exception_handler(HttpError)
     async def _http_error(request: Request, err: HttpError):
-        return error_response(err.status, err.message, err.headers)
+        return error_response(err.http_status, err.message, err.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _starlette_error(request: Request, err: StarletteHTTPException):
