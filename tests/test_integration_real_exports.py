@@ -21,14 +21,15 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from artifacts import home, model_tree
 from serving import batch_predict, predict, registry
 from trainer import export
-from trainer.base import model_class
-from trainer.config import TrainConfig
+from trainer.models import model_class
+from trainer.models.cyclegan_config import CycleGANConfig
+from trainer.models.vaegan_config import VAEGANConfig
 
 IMAGE_SIZE = 32
 LATENT_DIM = 100
 MODELS = {
-    "vae": TrainConfig(model="vaegan", image_size=IMAGE_SIZE, base_filters=8, latent_dim=LATENT_DIM),
-    "cyc": TrainConfig(model="cyclegan", image_size=IMAGE_SIZE, base_filters=4, n_blocks=1),
+    "vae": VAEGANConfig(image_size=IMAGE_SIZE, base_filters=8, latent_dim=LATENT_DIM),
+    "cyc": CycleGANConfig(image_size=IMAGE_SIZE, base_filters=4, n_blocks=1),
 }
 
 
