@@ -123,7 +123,7 @@ def test_network_and_loss_choices_are_checked_before_tensorflow_is_imported(tmp_
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "--discriminator must be one of patchgan_discriminator" in result.stderr
-    with pytest.raises(ValueError, match="--gan-loss must be one of non_saturating, lsgan, got 'wgan'"):
+    with pytest.raises(ValueError, match="--gan-loss must be one of non_saturating, lsgan for vaegan, got 'wgan'"):
         _resolve(tmp_path, {"gan_loss": "wgan"})
 
 
@@ -136,7 +136,7 @@ def test_each_network_choice_plays_its_role():
 
 # ---------------------------------------------------------------- jobs written by an older genart
 
-WAVE_1_VAEGAN = {  # a VAE-GAN job's config.json as wave 1 wrote it: CycleGAN fields for every model, `extra`
+OLD_VAEGAN_CONFIG = {  # a VAE-GAN job's config.json as written before typed options: CycleGAN fields, `extra`
     "data_dir": "d", "job_dir": "j", "model": "vaegan", "config": None, "image_size": 32, "batch_size": 4,
     "max_steps": 2, "latent_dim": 6, "base_filters": 4, "learning_rate": 0.0002, "beta1": 0.5,
     "checkpoint_every_steps": 500, "summary_every_steps": 100, "sample_every_steps": 500, "seed": 0,
@@ -147,12 +147,12 @@ WAVE_1_VAEGAN = {  # a VAE-GAN job's config.json as wave 1 wrote it: CycleGAN fi
 
 def test_an_old_config_json_with_extra_and_cyclegan_fields_is_read(tmp_path):
     job = tmp_path / "job"
-    _write_json(job / "config.json", {**WAVE_1_VAEGAN, "job_dir": str(job)})
+    _write_json(job / "config.json", {**OLD_VAEGAN_CONFIG, "job_dir": str(job)})
     config = resolve_config(["--data-dir", "d", "--job-dir", str(job), "--max-steps", "3"])
     assert (config.model, config.recon_weight, config.kl_weight, config.jit_compile) == ("vaegan", 5, 0.01, False)
     assert (config.batch_size, config.image_size, config.max_steps) == (4, 32, 3)
-    assert models.config_from_saved(WAVE_1_VAEGAN).recon_weight == 5.0  # what `trainer.export` reads
-    old_cyclegan = {k: v for k, v in WAVE_1_VAEGAN.items() if k != "extra"} | {"model": "cyclegan", "extra": {}}
+    assert models.config_from_saved(OLD_VAEGAN_CONFIG).recon_weight == 5.0  # what `trainer.export` reads
+    old_cyclegan = {k: v for k, v in OLD_VAEGAN_CONFIG.items() if k != "extra"} | {"model": "cyclegan", "extra": {}}
     assert models.config_from_saved(old_cyclegan).batch_size == 4  # saved values win over the model's defaults
 
 
@@ -162,14 +162,14 @@ def test_a_user_config_with_extra_is_still_accepted_and_its_keys_checked(tmp_pat
         _resolve(tmp_path, {"extra": {"pool_size": 5}})
 
 
-def test_a_wave_1_job_resumes_from_its_checkpoint(tmp_path):
-    """A job trained for 2 steps whose config.json is then rewritten in wave 1's format resumes at step 2."""
+def test_a_job_with_an_old_config_json_resumes_from_its_checkpoint(tmp_path):
+    """A job trained for 2 steps whose config.json is then rewritten in the old format resumes at step 2."""
     data, job = write_records(str(tmp_path / "data"), n_train=8, n_val=0), str(tmp_path / "old_job")
     flags = ["--data-dir", data, "--job-dir", job]
     tiny = ["--image-size", "32", "--base-filters", "4", "--latent-dim", "6", "--batch-size", "4",
             "--max-steps", "2", "--recon-weight", "5"]
     assert main(flags + tiny) == 0
-    _write_json(jobs.config_path(job), {**WAVE_1_VAEGAN, "data_dir": data, "job_dir": job})
+    _write_json(jobs.config_path(job), {**OLD_VAEGAN_CONFIG, "data_dir": data, "job_dir": job})
     log = io.StringIO()
     from trainer import loop
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from trainer import models
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
-# Wave 1 kept the VAE-GAN's settings in an untyped dict, {"extra": {"recon_weight": 5}}: they are options now.
+# Before typed model options, the VAE-GAN's settings lived in an untyped dict, {"extra": {"recon_weight": 5}}.
 LEGACY_EXTRA = "extra"
 TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
@@ -43,7 +43,7 @@ def flag_name(key: str) -> str:
 
 
 def without_legacy_extra(values: dict) -> dict:
-    """`values` with wave 1's `"extra": {...}` lifted to the top level (a key also set at the top level wins)."""
+    """`values` with the legacy `"extra": {...}` lifted to the top level (a key also set at the top level wins)."""
     values = dict(values)
     extra = values.pop(LEGACY_EXTRA, None) or {}
     if not isinstance(extra, dict):
@@ -156,8 +156,8 @@ class TrainConfig:
 
     @classmethod
     def saved_values(cls, values: dict) -> dict:
-        """A job's saved config.json, also one written by wave 1 (`extra` lifted; the CycleGAN fields it saved for
-        every model dropped), reduced to the keys of this model: a saved file holds no typos to catch."""
+        """A job's saved config.json reduced to the keys of this model, also one written before typed model options
+        (`extra` lifted; the CycleGAN fields it saved for every model dropped): a saved file holds no typos."""
         return {key: value for key, value in without_legacy_extra(values).items() if key in cls.__dataclass_fields__}
 
     @classmethod
@@ -191,7 +191,8 @@ class TrainConfig:
                 wanted = "a positive integer" if minimum == 1 else f">= {minimum}"
                 raise ValueError(f"{flag_name(key)} must be {wanted}, got {value}")
             if choices and value not in choices:
-                raise ValueError(f"{flag_name(key)} must be one of {', '.join(choices)}, got {value!r}")
+                whose = "" if key in TrainConfig.__dataclass_fields__ else f" for {self.model}"
+                raise ValueError(f"{flag_name(key)} must be one of {', '.join(choices)}{whose}, got {value!r}")
         if self.image_size % 16:
             raise ValueError(f"--image-size must be a multiple of 16 (e.g. 32, 64, 128), got {self.image_size}")
         if not self.learning_rate > 0:
