@@ -18,7 +18,8 @@ import tensorflow as tf
 from PIL import Image
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from artifacts import home, model_tree
+from artifacts import model_tree
+from artifacts.home import jobs_dir
 from serving import batch_predict, predict, registry
 from trainer import export
 from trainer.models import model_class
@@ -50,7 +51,7 @@ def home(tmp_path_factory):
     for name, config in MODELS.items():
         model = model_class(config.model)(config)
         model.build_for_training()
-        export.export_model(model, os.path.join(home.jobs_dir(home), name))
+        export.export_model(model, os.path.join(jobs_dir(home), name))
         assert registry.deploy(name, home=home)[:2] == (name, 1)
     return home
 
