@@ -24,14 +24,15 @@ from serving import registry
 from serving.batch import cli as batch_predict
 from serving.client import cli as predict
 from trainer import export
-from trainer.base import model_class
-from trainer.config import TrainConfig
+from trainer.models import model_class
+from trainer.models.cyclegan_config import CycleGANConfig
+from trainer.models.vaegan_config import VAEGANConfig
 
 IMAGE_SIZE = 32
 LATENT_DIM = 100
 MODELS = {
-    "vae": TrainConfig(model="vaegan", image_size=IMAGE_SIZE, base_filters=8, latent_dim=LATENT_DIM),
-    "cyc": TrainConfig(model="cyclegan", image_size=IMAGE_SIZE, base_filters=4, n_blocks=1),
+    "vae": VAEGANConfig(image_size=IMAGE_SIZE, base_filters=8, latent_dim=LATENT_DIM),
+    "cyc": CycleGANConfig(image_size=IMAGE_SIZE, base_filters=4, n_blocks=1),
 }
 
 
