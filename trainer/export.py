@@ -102,6 +102,15 @@ def _to_output(kind: str, value: tf.Tensor, config: TrainConfig) -> tf.Tensor:
     raise ValueError(f"unknown signature output kind {kind!r} (expected {EMBEDDINGS!r} or {IMAGE_BYTES!r})")
 
 
+def _empty_batch_output(fn, model_input: tf.Tensor) -> tf.Tensor:
+    """`fn`'s output for an empty batch, shaped right: the networks run on one zero row, which is then dropped.
+
+    (oneDNN's batch norm refuses a batch of zero rows, so an empty request must not reach the networks as is.)
+    """
+    one_row = tf.zeros(tf.concat([[1], tf.shape(model_input)[1:]], axis=0), model_input.dtype)
+    return fn(one_row)[:0]
+
+
 def signature_function(spec: SignatureSpec, config: TrainConfig):
     """The concrete function of one signature: {spec.input, key} -> {spec.output, key}, N in, N out."""
     input_name = spec.input
@@ -110,7 +119,9 @@ def signature_function(spec: SignatureSpec, config: TrainConfig):
         tf.debugging.assert_equal(
             tf.shape(key)[0], tf.shape(inputs)[0],
             message=f"'{input_name}' and '{KEY}' must have the same number of instances")
-        outputs = spec.fn(_to_model_input(spec.input, inputs, config))
+        model_input = _to_model_input(spec.input, inputs, config)
+        outputs = tf.cond(tf.shape(model_input)[0] > 0, lambda: spec.fn(model_input),
+                          lambda: _empty_batch_output(spec.fn, model_input))
         return {spec.output: _to_output(spec.output, outputs, config), KEY: tf.identity(key)}
 
     traced = tf.function(serve, input_signature=[_input_spec(spec.input, config.latent_dim),
