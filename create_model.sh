@@ -14,6 +14,9 @@ usage() {
   echo "  -l  list the 10 most recent jobs (NAME STATE MODEL STEP CREATED)" >&2
   echo "  -j  deploy the job's export/ to \$GENART_HOME/models/MODEL_NAME/VERSION/" >&2
   echo "  -n  model name (default: the job name)    -v  version (default: highest + 1, from 1)" >&2
+  echo "Examples:" >&2
+  echo "  ./create_model.sh -l" >&2
+  echo "  ./create_model.sh -j faces -n portraits" >&2
 }
 
 args=()

@@ -20,6 +20,11 @@ usage: run_training.sh -d DATA_DIR [-c] [-p PORT] [-j JOB_NAME] [-m vaegan|cycle
   -p  TensorBoard port (default 6006)             -j  job name (default <model>_<YYYYmmdd_HHMMSS>)
   -m  model or JSON config (default vaegan)       -s  max steps
 Trainer flags: python -m trainer.task --help. Jobs live in $GENART_HOME/jobs/ (default <repo>/workspace).
+GENART_VERBOSE=1 also shows TensorFlow's own start-up log lines.
+
+Examples:
+  ./run_training.sh -d examples/images -c -j faces -s 2000
+  ./run_training.sh -d my_photos/ -m cyclegan -- --image-size 128
 EOF
   exit "${1:-2}"
 }
@@ -43,11 +48,8 @@ shift $((OPTIND - 1))
 [[ -n "$DATA_DIR" ]] || { echo "error: -d DATA_DIR is required" >&2; usage; }
 [[ "$PORT" =~ ^[0-9]+$ ]] || { echo "error: -p needs a port number, got '$PORT'" >&2; exit 2; }
 
-if [[ -z "$JOB_NAME" ]]; then
-  MODEL_NAME="${MODEL:-vaegan}"
-  if [[ "$MODEL_NAME" == *.json ]]; then  # a JSON config: its "model" field names the model
-    MODEL_NAME="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("model", "vaegan"))' "$MODEL")"
-  fi
+if [[ -z "$JOB_NAME" ]]; then  # <model>_<timestamp>; a JSON config's "model" field names the model
+  MODEL_NAME="$("$PY" -m trainer.models model-of "${MODEL:-}")" || exit 2
   JOB_NAME="${MODEL_NAME}_$(date +%Y%m%d_%H%M%S)"
 fi
 "$PY" -m artifacts.jobs check-name "$JOB_NAME"
@@ -59,7 +61,6 @@ TRAINER_ARGS=(--data-dir "$JOB_DIR/data" --job-dir "$JOB_DIR")
 [[ -n "$MAX_STEPS" ]] && TRAINER_ARGS+=(--max-steps "$MAX_STEPS")
 TRAINER_ARGS+=("$@")
 
-[[ -f "$JOB_DIR/job.json" ]] && echo "job $JOB_NAME exists: resuming it ($JOB_DIR)" || echo "job $JOB_NAME: $JOB_DIR"
 "$PY" -m trainer.prepare --source "$DATA_DIR" $CENTER_CROP -- "${TRAINER_ARGS[@]}"
 
 # Background jobs get their own process groups, so a Ctrl-C reaches only this script, which forwards it once.

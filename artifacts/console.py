@@ -8,6 +8,8 @@ shows everything. Every entry point calls it before anything imports TensorFlow.
 """
 from __future__ import annotations
 
+import argparse
+import difflib
 import logging
 import os
 import re
@@ -19,13 +21,24 @@ VERBOSE_FLAG = "--verbose"
 VERBOSE_HELP = "show TensorFlow's own start-up and C++ log lines (also: GENART_VERBOSE=1)"
 
 # absl's C++ line prefix: severity, date, time, thread, file:line]
-_ABSL_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^ \]]+:\d+\] ")
+_ABSL_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^ \]]+:\d+\] ")
 _NOISE = (
     re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"),
     re.compile(r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags"),
 )
 _NOISY_SEVERITIES = "IW"  # absl INFO/WARNING lines; ERROR/FATAL lines are replayed unless known noise below
 _KNOWN_ERRORS = (re.compile(r"failed call to cuInit"),)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line (plus a closest-flag suggestion), not the usage dump."""
+
+    def error(self, message: str):
+        unknown = re.findall(r"(--[\w-]+)", message) if "unrecognized arguments" in message else []
+        known = [flag for action in self._actions for flag in action.option_strings]
+        close = [match for flag in unknown for match in difflib.get_close_matches(flag, known, n=1)]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        self.exit(2, f"{self.prog}: error: {message}{hint}; see {self.prog} --help\n")
 
 
 def verbose(argv: list[str] | None = None) -> bool:
@@ -44,10 +57,19 @@ def is_noise(line: str) -> bool:
     return False
 
 
-def import_tensorflow(verbose_logging: bool | None = None):
+def set_verbose(argv: list[str] | None = None) -> bool:
+    """Decide once for this process and its children (`GENART_VERBOSE` is inherited); return the decision."""
+    chosen = verbose(argv)
+    if chosen:
+        os.environ[VERBOSE_ENV] = "1"
+    return chosen
+
+
+def import_tensorflow(verbose_logging: bool | None = None, *, list_devices: bool = True):
     """Import TensorFlow (and list its devices, which loads the GPU plugins) without its start-up noise.
 
     Returns the `tensorflow` module. Idempotent: later calls, and later `import tensorflow`, print nothing.
+    `list_devices=False` only imports (for a fork server whose children must start TensorFlow's runtime fresh).
     """
     if verbose_logging is None:
         verbose_logging = verbose()
@@ -63,7 +85,8 @@ def import_tensorflow(verbose_logging: bool | None = None):
         try:
             import tensorflow as tf
 
-            tf.config.list_physical_devices()
+            if list_devices:
+                tf.config.list_physical_devices()
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)

@@ -8,6 +8,8 @@ TensorFlow's business and live in `preprocess.records`.
 """
 from __future__ import annotations
 
+import re
+
 from artifacts import storage
 
 MANIFEST = "manifest.json"
@@ -59,6 +61,15 @@ def find_manifest(data_dir: str) -> dict | None:
         if storage.exists(path):
             return storage.read_json(path)
     return None
+
+
+def foreign_entries(output_dir: str) -> list[str]:
+    """Entries of an existing output dir that a preprocessing run does not write (a run would replace them)."""
+    if not storage.isdir(output_dir):
+        return []
+    written = re.compile(rf"(({'|'.join(SPLITS)})-\d{{5}}-of-\d{{5}}{re.escape(SHARD_SUFFIX)}|{re.escape(MANIFEST)}"
+                         rf"|{'|'.join(DOMAINS)})")
+    return [name for name in storage.listdir(output_dir) if not written.fullmatch(name)]
 
 
 def new_manifest(*, image_size: int, load_size: int, center_crop: bool, counts: dict, source: str,

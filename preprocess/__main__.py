@@ -10,11 +10,18 @@ import argparse
 import os
 import sys
 
+from artifacts import console
+from preprocess import paths
+
 EPILOG = """\
 Writes train-SSSSS-of-NNNNN.tfrecord, val-SSSSS-of-NNNNN.tfrecord and manifest.json (last) to OUTPUT_DIR,
 replacing a previous run's shards. An input holding trainA/ and trainB/ (optionally testA/ testB/, used as the
 val split) is an unpaired CycleGAN set and is written to OUTPUT_DIR/A/ and OUTPUT_DIR/B/.
-Both dirs may be gs://bucket/prefix URLs."""
+Both dirs may be gs://bucket/prefix URLs.
+
+Examples:
+  python -m preprocess --input-dir examples/images --output-dir /tmp/genart-data --center-crop --image-size 32
+  python -m preprocess --input-dir gs://my-bucket/photos --output-dir gs://my-bucket/data --workers 4"""
 
 
 def _positive_int(text: str) -> int:
@@ -49,12 +56,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=_positive_int, default=None,
                         help="parallel decode/resize processes (default: one per CPU, fewer for small inputs)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the train/val split (default 0)")
+    parser.add_argument(console.VERBOSE_FLAG, action="store_true", help=console.VERBOSE_HELP)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:  # the paths first, before TensorFlow: a typo is one line at once
+        paths.check_input_dir(args.input_dir)
+        paths.check_output_dir(args.output_dir)
+    except paths.PreprocessError as exc:
+        print(f"preprocess: error: {exc}", file=sys.stderr)
+        return 2
+    console.import_tensorflow(console.set_verbose(argv))
     from preprocess import pipeline  # imports TensorFlow: only after the arguments are known to be good
 
     options = pipeline.Options(image_size=args.image_size, center_crop=args.center_crop,

@@ -18,25 +18,20 @@ import math
 import multiprocessing
 import os
 import random
-import re
 import sys
 import uuid
 
-import tensorflow as tf
+from artifacts.console import import_tensorflow
 
-from artifacts import dataset as layout
-from artifacts import storage
-from preprocess import images, records
+tf = import_tensorflow(list_devices=False)  # first, and quietly: this also runs in the workers' fork server
+
+from artifacts import dataset as layout  # noqa: E402
+from artifacts import storage  # noqa: E402
+from preprocess import images, records  # noqa: E402
+from preprocess.paths import PreprocessError, check_input_dir, check_output_dir  # noqa: E402,F401 - re-exported
 
 IMAGES_PER_SHARD = 2000
 MIN_IMAGES_PER_WORKER = 500  # starting workers costs ~5 s (a TF import) that fewer images do not win back
-_OUTPUT_ENTRY = re.compile(  # what a run writes into its output dir (anything else there is refused)
-    rf"^(({'|'.join(layout.SPLITS)})-\d{{5}}-of-\d{{5}}{re.escape(layout.SHARD_SUFFIX)}|{re.escape(layout.MANIFEST)}"
-    rf"|{'|'.join(layout.DOMAINS)})$")
-
-
-class PreprocessError(Exception):
-    """A run that cannot produce a dataset (missing input, no usable image, unsafe output dir): exit 2."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,19 +253,6 @@ def manifest_for(dataset: Dataset, source: str, options: Options) -> dict:
 # ---------------------------------------------------------------- input and output dirs
 
 
-def check_output_dir(output_dir: str) -> None:
-    """Refuse to replace a dir holding anything a previous run did not write (it would be deleted)."""
-    if not storage.exists(output_dir):
-        return
-    if not storage.isdir(output_dir):
-        raise PreprocessError(f"output dir {output_dir} exists and is not a directory")
-    foreign = [name for name in storage.listdir(output_dir) if not _OUTPUT_ENTRY.match(name)]
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise PreprocessError(f"output dir {output_dir} holds files preprocess did not write ({shown}); "
-                              "they would be replaced — use an empty or new directory")
-
-
 def staging_dir_for(output_dir: str) -> str:
     """Local staging: a hidden sibling of the output (same file system, so the final swap is a rename)."""
     if storage.is_gcs(output_dir):
@@ -296,8 +278,7 @@ def publish(staging: str, output_dir: str, manifests: dict[str, dict]) -> None:
 
 def run(input_dir: str, output_dir: str, options: Options = Options(), progress: bool | None = None) -> Summary:
     """Preprocess `input_dir` into `output_dir`; raises PreprocessError when nothing usable can be written."""
-    if not storage.isdir(input_dir):
-        raise PreprocessError(f"input dir not found: {input_dir}")
+    check_input_dir(input_dir)
     check_output_dir(output_dir)
     source = input_dir.rstrip("/") if storage.is_gcs(input_dir) else os.path.abspath(input_dir)
     with storage.local_copy(input_dir, "genart-input-", images.discover_images(input_dir)) as root:

@@ -131,7 +131,7 @@ def test_deploy_from_another_cwd_prints_path_and_how_to_serve(home, tmp_path):
 def test_job_without_export_is_refused_with_its_state(home, tmp_path, state):
     make_job(home, "pending", state=state, exported=False)
     done = run_script("-j", "pending", home=home, cwd=str(tmp_path))
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert f"state {state}" in done.stderr and "no export" in done.stderr
     assert ("boom" in done.stderr) == (state == "FAILED")  # a failed job's error is shown
     assert not os.path.exists(os.path.join(home, "models", "pending"))

@@ -20,21 +20,36 @@ import os
 import sys
 import uuid
 
+from artifacts import console, jobs, storage
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trainer.export",
-        description="Export a job's latest checkpoint as a SavedModel in JOB_DIR/export/ (INTERFACE.md section 3).")
+        description="Export a job's latest checkpoint as a SavedModel in JOB_DIR/export/ (INTERFACE.md section 3).",
+        epilog="Examples:\n  python -m trainer.export --job-dir workspace/jobs/faces\n"
+               "  python -m trainer.export --job-dir gs://my-bucket/jobs/anime",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--job-dir", required=True, help="the job dir (local or gs://)")
+    parser.add_argument(console.VERBOSE_FLAG, action="store_true", help=console.VERBOSE_HELP)
     return parser
 
 
-if __name__ == "__main__":  # `--help` and usage errors answer before the seconds-long TensorFlow import below
-    build_parser().parse_args()
+def check_job_dir(job_dir: str) -> None:
+    if not storage.exists(jobs.config_path(job_dir)):
+        raise FileNotFoundError(f"{jobs.config_path(job_dir)} not found: is {job_dir} a genart job dir?")
+
+
+if __name__ == "__main__":  # `--help`, usage errors and a wrong job dir answer before TensorFlow is imported
+    _arguments = build_parser().parse_args()
+    try:
+        check_job_dir(_arguments.job_dir)
+    except OSError as _err:
+        print(f"error: {_err}", file=sys.stderr)
+        sys.exit(2)
+    console.import_tensorflow(console.set_verbose())
 
 import tensorflow as tf  # noqa: E402
-
-from artifacts import jobs, storage  # noqa: E402
 from artifacts.export import DEFAULT_SIGNATURE, EMBEDDINGS, IMAGE_BYTES, KEY, SAVED_MODEL_PB  # noqa: E402
 from preprocess.records import decode_and_preprocess, to_uint8  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
@@ -171,10 +186,8 @@ def export_model(model: GenerativeModel, job_dir: str) -> str:
 
 def load_job_config(job_dir: str) -> TrainConfig:
     """The job's config from its saved config.json (also one written by an older genart)."""
-    path = jobs.config_path(job_dir)
-    if not storage.exists(path):
-        raise FileNotFoundError(f"{path} not found: is {job_dir} a genart job dir?")
-    return config_from_saved(storage.read_json(path))
+    check_job_dir(job_dir)
+    return config_from_saved(storage.read_json(jobs.config_path(job_dir)))
 
 
 def restore_latest_checkpoint(model: GenerativeModel, checkpoint_dir: str) -> str:

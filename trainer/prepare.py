@@ -47,14 +47,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("trainer_args", nargs=argparse.REMAINDER, help="-- then the trainer's flags")
     args = parser.parse_args(argv)
     trainer_args = args.trainer_args[1:] if args.trainer_args[:1] == ["--"] else args.trainer_args
-    try:
+    try:  # everything the user typed is checked before a job record is written
         config = resolve_config(trainer_args)
+        name = jobs.job_name(config.job_dir)
+        reason = stale_reason(config.data_dir, args.source, config.image_size, args.center_crop)
+        if reason is not None and not storage.isdir(args.source):
+            raise ValueError(f"-d {args.source}: no such image folder")
+        existed = jobs.read(config.job_dir) is not None
         job = jobs.Job.open(config.job_dir, model=config.model, data_dir=config.data_dir,
                             max_steps=config.max_steps, args=trainer_args)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    reason = stale_reason(config.data_dir, args.source, config.image_size, args.center_crop)
+    print(f"job {name}: resuming it ({config.job_dir})" if existed else f"job {name}: {config.job_dir}", flush=True)
     if reason is None:
         print(f"data: {config.data_dir} is up to date")
         return 0
@@ -66,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         status = subprocess.call(command)
     except KeyboardInterrupt:
         status = 130
-    if status:
+    if status == 2 and not existed:  # the folder held no usable image: a mistake, not a job worth listing
+        storage.rmtree(config.job_dir)
+    elif status:
         state = jobs.CANCELLED if status in (130, -2) else jobs.FAILED
         job.set_state(state, error=f"preprocessing {args.source} failed (exit status {status})")
     return status

@@ -9,27 +9,40 @@ The flags and `--help` are generated from the config dataclasses of every model 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 
-from artifacts import dataset, jobs, storage
+from artifacts import console, dataset, jobs, storage
 from trainer import models
 from trainer.config import TrainConfig, add_arguments, flag_name, without_legacy_extra
 
 DESCRIPTION = """Train a genart model. Every option can also be set in a JSON config file (--config, or --model
 FILE.json) under its name with underscores, e.g. {"model": "cyclegan", "pool_size": 10}; flags override it."""
+EXAMPLES = """Examples:
+  python -m trainer.task --data-dir workspace/jobs/faces/data --job-dir workspace/jobs/faces --max-steps 2000
+  python -m trainer.task --data-dir gs://my-bucket/data --job-dir gs://my-bucket/jobs/anime --model cyclegan"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trainer.task", description=DESCRIPTION)
+    parser = console.ArgumentParser(prog="python -m trainer.task", description=DESCRIPTION, epilog=EXAMPLES,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, models.config_classes())
+    parser.add_argument(console.VERBOSE_FLAG, action="store_true", default=None, help=console.VERBOSE_HELP)
     return parser
+
+
+def check_data_dir(data_dir: str) -> None:
+    """Refuse a data dir that holds no preprocessed data (before TensorFlow, before any job record)."""
+    if dataset.find_manifest(data_dir) is None:
+        what = "does not exist" if not storage.exists(data_dir) else "holds no preprocessed data (no manifest.json)"
+        raise ValueError(f"--data-dir {data_dir} {what}: make it with python -m preprocess --input-dir IMAGES "
+                         f"--output-dir {data_dir}, or train on an image folder with ./run_training.sh -d IMAGES")
 
 
 def resolve_config(argv: list[str]) -> TrainConfig:
     """The validated config of the job `argv` describes (see the module docstring for the precedence)."""
     flags = {k: v for k, v in vars(build_parser().parse_args(argv)).items() if v is not None}
+    flags.pop("verbose", None)
     if flags.get("model", "").endswith(".json"):
         if "config" in flags:
             raise ValueError("give the JSON config once: --model FILE.json or --config FILE.json")
@@ -64,10 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = resolve_config(argv)
         jobs.job_name(config.job_dir)
+        check_data_dir(config.data_dir)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    console.import_tensorflow(console.set_verbose(argv))
     from trainer import loop  # TensorFlow from here on
 
     try:

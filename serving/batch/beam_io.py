@@ -34,7 +34,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from artifacts.export import IMAGE_BYTES, KEY
-from serving.batch.options import TEXT, TF_RECORD_GZIP
+from serving.batch.options import TEXT, TF_RECORD_GZIP, InputError, input_patterns
 from serving.server import values as V
 
 RESULTS_PREFIX = "prediction.results"
@@ -45,8 +45,7 @@ METRICS_NAMESPACE = "genart.batch_predict"  # counters: instances_read, predicte
 _KEY_IN_TEXT = re.compile(rf'"{KEY}"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
 
 
-class InputError(Exception):
-    """A user-facing problem with --input-paths / --output-path (nothing matches, outputs already there...)."""
+
 
 
 def anonymous_gcs_for_emulator() -> None:
@@ -104,14 +103,8 @@ def error_record(source: Source, key: str, message: str) -> dict:
 def expand_input_paths(input_paths: str) -> list[str]:
     """Comma-separated paths/patterns -> the matched files, in pattern order, each once. InputError when a pattern
     matches nothing or names a directory."""
-    patterns = [p.strip() for p in input_paths.split(",") if p.strip()]
-    if not patterns:
-        raise InputError("--input-paths is empty")
     files: list[str] = []
-    for pattern in patterns:
-        if pattern.endswith("/") or (not pattern.startswith("gs://") and os.path.isdir(pattern)):
-            raise InputError(f"input path {pattern!r} is a directory: name its files, e.g. "
-                             f"'{pattern.rstrip('/')}/*'")
+    for pattern in input_patterns(input_paths):
         try:
             matched = FileSystems.match([pattern])[0].metadata_list
         except Exception as err:  # noqa: BLE001 - Beam wraps every file-system failure in its own types

@@ -23,8 +23,8 @@ import sys
 import time
 from typing import Sequence
 
-from artifacts import export, storage
-from serving.batch.options import DEFAULT_BATCH_SIZE, TEXT, data_format
+from artifacts import console, export, storage
+from serving.batch.options import DEFAULT_BATCH_SIZE, TEXT, InputError, check_input_paths, data_format
 
 
 class UsageError(Exception):
@@ -44,6 +44,11 @@ DirectRunner: unless --direct_running_mode or --direct_num_workers is given, run
   min(4, max(2, CPUs)) workers (Beam's own default runs everything in one thread).
 exit status: 0 the job ran (failed instances are in the errors file); 2 bad arguments, no input, outputs
   already there, unknown model/version/signature; 1 the pipeline failed.
+
+Examples:
+  python -m serving.batch_predict --input-paths 'in/*.json' --output-path out/ --model faces
+  python -m serving.batch_predict --input-paths gs://b/in/part-1.json,gs://b/in/part-2.json \\
+      --output-path gs://b/out --model-dir gs://b/jobs/faces/export --batch-size 32
 """
 
 
@@ -66,6 +71,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
                         help="signature to call (default: chosen by each instance's input names)")
     parser.add_argument("--batch-size", "--batch_size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"instances per graph call (default {DEFAULT_BATCH_SIZE})")
+    parser.add_argument(console.VERBOSE_FLAG, action="store_true", help=console.VERBOSE_HELP)
     args, beam_args = parser.parse_known_args(argv)
     if args.version is not None and not args.model:
         parser.error("--version needs --model")
@@ -117,6 +123,13 @@ def check_signature_name(model_dir: str, signature_name: str | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, beam_args = parse_args(argv)
+    try:  # the user's paths first, before Beam and TensorFlow are imported (seconds)
+        check_input_paths(args.input_paths)
+        model_dir, model_name, version = resolve_model(args)
+    except (InputError, UsageError) as err:
+        print(f"batch_predict: error: {err}", file=sys.stderr)
+        return 2
+    console.import_tensorflow(console.set_verbose(argv))
     import apache_beam as beam
 
     from serving.batch import beam_io
@@ -130,7 +143,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if leftovers:
             raise UsageError(f"{args.output_path} already holds predictions of an earlier run ({leftovers[0]}, ...):"
                              f" choose another --output-path or remove them")
-        model_dir, model_name, version = resolve_model(args)
         check_signature_name(model_dir, args.signature_name)
     except (beam_io.InputError, UsageError) as err:
         print(f"batch_predict: error: {err}", file=sys.stderr)

@@ -12,20 +12,17 @@ Exit status: 0 ok, 1 prediction refused (the server's error is printed), 2 bad u
 """
 from __future__ import annotations
 
+import argparse
+import base64
+import json
 import os
+import re
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import argparse  # noqa: E402
-import base64  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-
-from artifacts import export, storage  # noqa: E402
-from artifacts.export import BYTES_SUFFIX, EMBEDDINGS, IMAGE_BYTES, KEY  # noqa: E402
-from serving.client.common import ServingError  # noqa: E402 - the clients import TensorFlow only for gRPC
-from serving.client.default import connect  # noqa: E402
+from artifacts import console, export, storage
+from artifacts.export import BYTES_SUFFIX, EMBEDDINGS, IMAGE_BYTES, KEY
+from serving.client.common import ServingError  # the clients import TensorFlow only for gRPC
+from serving.client.default import connect
 
 
 def read_instances(path: str) -> list:
@@ -90,7 +87,12 @@ def predict_local(model_dir: str, name: str, instances: list, signature_name: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving.predict", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.predict", description=__doc__.split("\n\n")[0],
+        epilog="Examples:\n  python -m serving.predict --model faces --json-instances embeddings.json --output-dir out/\n"
+               "  python -m serving.predict --model faces --json-instances images.json "
+               "--model-dir workspace/jobs/faces/export",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model name")
     parser.add_argument("--json-instances", required=True, help="file of JSON instances, one per line ('-': stdin)")
     parser.add_argument("--version", type=int, default=None, help="model version (default: the latest)")
@@ -101,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--model-dir", default=None, help="predict locally from this SavedModel (or versions) dir")
     parser.add_argument("--output-dir", default=None, help="also write <key>.png / <key>.json files here")
     parser.add_argument("--auth-token-file", default=None, help="bearer token for the server")
+    parser.add_argument(console.VERBOSE_FLAG, action="store_true", help=console.VERBOSE_HELP)
     args = parser.parse_args(argv)
     try:
+        if args.model_dir and not storage.exists(args.model_dir):
+            raise FileNotFoundError(f"--model-dir {args.model_dir} not found")
         instances = read_instances(args.json_instances)
         token = storage.read_text(args.auth_token_file).strip() if args.auth_token_file else None
     except (OSError, ValueError) as err:
@@ -111,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     failures: tuple = (ServingError,)
     try:
         if args.model_dir:
+            console.import_tensorflow(console.set_verbose(argv))
             from serving.server import core
 
             failures += (core.PredictionError,)

@@ -22,7 +22,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="create_model.sh",
         description="Deploy a training job's exported SavedModel as a numbered model version under "
                     "$GENART_HOME/models/ (and rewrite models/models.config for TF Serving), "
-                    "or list the most recent jobs.")
+                    "or list the most recent jobs. A refusal (unknown job, no export yet, bad name or version) "
+                    "is one line on stderr and exit status 2.",
+        epilog="Examples:\n  ./create_model.sh -l\n  ./create_model.sh -j faces -n portraits",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("-l", "--list", action="store_true", help="list the 10 most recent jobs")
     action.add_argument("-j", "--job", metavar="JOB_NAME", help="the job whose export/ to deploy")
@@ -65,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         name, version, path = deploy(args.job, args.model_name, args.version)
     except model_tree.ModelTreeError as err:
-        print(f"create_model: {err}", file=sys.stderr)
-        return 1
+        print(f"create_model: error: {err}", file=sys.stderr)
+        return 2
     print(f"Deployed job {args.job} as model {name} version {version}: {path}")
     job = jobs.read_job(args.job) or {}
     print(how_to_serve(name, model_tree.models_config_path(), job.get("model")))

@@ -13,28 +13,27 @@ it up once `create_model.sh` writes it). TF Serving's underscore spellings are a
 """
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import logging
 import os
+import signal
+import socket
+import sys
+import threading
+from typing import TYPE_CHECKING
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported below
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import logging  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-from artifacts import storage  # noqa: E402
-from artifacts.naming import validate_name  # noqa: E402
-from artifacts import model_tree  # noqa: E402
+from artifacts import console, model_tree, storage
+from artifacts.naming import validate_name
 
 if TYPE_CHECKING:  # the manager imports TensorFlow: `--help` and flag errors must not wait for it
     from serving.server.manager import ModelManager
 
 log = logging.getLogger("serving.server")
+EXAMPLES = """Examples:
+  python -m serving.server --model-config-file workspace/models/models.config --rest-api-port 8501 --port 8500
+  python -m serving.server --model-name faces --model-base-path workspace/models/faces --enable-batching"""
 
 
 def _bool(text: str) -> bool:
@@ -48,7 +47,7 @@ def _bool(text: str) -> bool:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
 
     def add(name: str, **kwargs):
         spellings = [name] + (["--" + name[2:].replace("-", "_")] if "-" in name[2:] else [])
@@ -73,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     switch("--enable-cors", "allow cross-origin REST calls (Access-Control-Allow-Origin: *)")
     add("--auth-token-file", help="require 'Authorization: Bearer <token in this file>' (REST and gRPC)")
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(console.VERBOSE_FLAG, action="store_true", help=console.VERBOSE_HELP)
     args = parser.parse_args(argv)
     if bool(args.model_name) != bool(args.model_base_path):
         parser.error("--model-name and --model-base-path go together")
@@ -88,6 +88,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{port.replace('_', '-')} must be between 0 and 65535")
     if args.max_batch_size < 1 or args.batch_timeout_micros < 0 or args.max_request_bytes < 1:
         parser.error("--max-batch-size and --max-request-bytes must be >= 1, --batch-timeout-micros >= 0")
+    for flag, path in (("--model-config-file", args.model_config_file), ("--model-base-path", args.model_base_path),
+                       ("--auth-token-file", args.auth_token_file)):
+        if path and not storage.exists(path):
+            parser.error(f"{flag} {path} not found")
     return args
 
 
@@ -138,6 +142,7 @@ def _listen(host: str, port: int) -> socket.socket:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console.import_tensorflow(console.set_verbose(argv))
     import uvicorn
 
     from serving.server.grpc_api import GrpcServer
