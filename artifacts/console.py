@@ -41,6 +41,12 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}{hint}; see {self.prog} --help\n")
 
 
+def usage_error(problem: object, status: int = 2) -> int:
+    """Say what is wrong in one `error:` line on stderr; return the exit status (2: the user's input)."""
+    print(f"error: {problem}", file=sys.stderr)
+    return status
+
+
 def verbose(argv: list[str] | None = None) -> bool:
     """True when the user asked for TensorFlow's own logging (`--verbose` in argv, or GENART_VERBOSE=1)."""
     if os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on"):

@@ -13,7 +13,7 @@ import sys
 
 
 
-from artifacts import home, storage
+from artifacts import console, home, storage
 from artifacts.naming import validate_name
 
 JOB_FILE = "job.json"
@@ -153,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         validate_name(args.name, "job name")
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return console.usage_error(err)
     return 0
 
 

@@ -220,8 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = export_job(args.job_dir)
     except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return console.usage_error(err)
     print(f"exported {path}")
     return 0
 

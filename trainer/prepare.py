@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 
-from artifacts import dataset, jobs, storage
+from artifacts import console, dataset, jobs, storage
 from trainer.task import resolve_config
 
 
@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         job = jobs.Job.open(config.job_dir, model=config.model, data_dir=config.data_dir,
                             max_steps=config.max_steps, args=trainer_args)
     except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return console.usage_error(err)
     print(f"job {name}: resuming it ({config.job_dir})" if existed else f"job {name}: {config.job_dir}", flush=True)
     if reason is None:
         print(f"data: {config.data_dir} is up to date")

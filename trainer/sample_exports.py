@@ -14,6 +14,8 @@ import shutil
 import sys
 import tempfile
 
+from artifacts import console
+
 KINDS = ("vaegan", "cyclegan")
 LATENT_DIM = 100           # the INTERFACE.md default: the seed's instance files hold 100 floats
 IMAGE_SIZE = 16            # the smallest size every network of both models takes (a multiple of 16)
@@ -81,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print(export_untrained(args.kind, args.path, seed=args.seed, image_size=args.image_size,
                                dcgan_sized=args.dcgan_sized))
     except (ValueError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return console.usage_error(err)
     return 0
 
 

@@ -79,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs.job_name(config.job_dir)
         check_data_dir(config.data_dir)
     except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return console.usage_error(err)
     console.import_tensorflow(console.set_verbose(argv))
     from trainer import loop  # TensorFlow from here on
 
@@ -90,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except loop.NonFiniteLoss as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return console.usage_error(err, 1)
     except Exception as err:
         traceback.print_exc()
         print(f"error: training failed: {err}", file=sys.stderr)

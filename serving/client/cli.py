@@ -111,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         instances = read_instances(args.json_instances)
         token = storage.read_text(args.auth_token_file).strip() if args.auth_token_file else None
     except (OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return console.usage_error(err)
     failures: tuple = (ServingError,)
     try:
         if args.model_dir:
@@ -128,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: prediction failed: {err}", file=sys.stderr)
         return 1
     except (OSError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return console.usage_error(err)
     print(json.dumps({"predictions": predictions}))
     if args.output_dir:
         written = write_outputs(predictions, args.output_dir)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from artifacts import storage
+from artifacts import console, storage
 from trainer import models
 
 
@@ -35,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(model_of(args.argument))
     except (ValueError, OSError) as err:  # json.JSONDecodeError is a ValueError
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return console.usage_error(err)
     return 0
 
 
