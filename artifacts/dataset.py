@@ -63,6 +63,12 @@ def find_manifest(data_dir: str) -> dict | None:
     return None
 
 
+def class_names(manifest: dict) -> list[str]:
+    """The names of a labelled dataset's classes (`"classes": [{"name": ...}, ...]`; bare names accepted), in
+    class id order; [] when the data has no labels."""
+    return [item["name"] if isinstance(item, dict) else str(item) for item in manifest.get("classes") or []]
+
+
 def foreign_entries(output_dir: str) -> list[str]:
     """Entries of an existing output dir that a preprocessing run does not write (a run would replace them)."""
     if not storage.isdir(output_dir):

@@ -14,12 +14,25 @@ DEFAULT_SIGNATURE = "serving_default"  # tf.saved_model.DEFAULT_SERVING_SIGNATUR
 KEY = "key"
 EMBEDDINGS = "embeddings"    # float32 [-1, latent_dim]
 IMAGE_BYTES = "image_bytes"  # string [-1]: an encoded image in, a PNG out
+LABEL = "label"              # int64 [-1]: a class id (a class-conditional model's extra input)
+ASSETS = "assets"
+CLASSES_ASSET = "classes.json"  # assets/classes.json {"classes": [{"name", "color"?}]}: a model's class list
 BYTES_SUFFIX = "_bytes"      # string outputs whose alias ends so are binary ({"b64": ...} in JSON)
 
 
 def is_complete(path: str) -> bool:
     """True when `path` (local or gs://) holds a complete SavedModel."""
     return storage.exists(storage.join(path, SAVED_MODEL_PB))
+
+
+def classes_path(path: str) -> str:
+    return storage.join(path, ASSETS, CLASSES_ASSET)
+
+
+def read_classes(path: str) -> list[dict] | None:
+    """The class list of the export in `path` (`assets/classes.json`), or None when it has none."""
+    file = classes_path(path)
+    return storage.read_json(file)["classes"] if storage.exists(file) else None
 
 
 def marker(path: str) -> str:

@@ -2,7 +2,7 @@
 
 Owns:
 - the `tf.train.Example` feature spec (`image/encoded`, `image/format`, `image/height`, `image/width`,
-  `image/filename`); shard names and the manifest are the dataset layout's (`artifacts.dataset`);
+  `image/filename`, and for labelled data `image/label`, an int64 class id); shard names and the manifest are the dataset layout's (`artifacts.dataset`);
 - the pixel pipeline: `center_crop_resize` / `resize_shorter_side` (antialiased `tf.image.resize`, rounded to
   uint8), `to_float` ([-1, 1]) and `decode_and_preprocess` — the exact function the exported serving graph calls,
   and the one the trainer calls on center-crop data, so train and serve preprocessing cannot drift apart;
@@ -19,6 +19,8 @@ FEATURES = {
     "image/width": tf.io.FixedLenFeature([], tf.int64),
     "image/filename": tf.io.FixedLenFeature([], tf.string, default_value=b""),
 }
+LABEL = "image/label"
+LABEL_FEATURE = {LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=-1)}
 
 
 def load_size_for(image_size: int) -> int:
@@ -26,8 +28,8 @@ def load_size_for(image_size: int) -> int:
     return int(round(image_size * 1.125))
 
 
-def make_example(png_bytes: bytes, height: int, width: int, filename: str) -> bytes:
-    """One serialized tf.train.Example with the contract's features."""
+def make_example(png_bytes: bytes, height: int, width: int, filename: str, label: int | None = None) -> bytes:
+    """One serialized tf.train.Example with the contract's features (`image/label` when `label` is given)."""
     def _bytes(value: bytes):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
@@ -40,6 +42,7 @@ def make_example(png_bytes: bytes, height: int, width: int, filename: str) -> by
         "image/height": _int(height),
         "image/width": _int(width),
         "image/filename": _bytes(filename.encode("utf-8")),
+        **({LABEL: _int(label)} if label is not None else {}),
     })
     # deterministic: map entries in key order, so the same image gives the same bytes in every process
     return tf.train.Example(features=features).SerializeToString(deterministic=True)
@@ -211,8 +214,9 @@ def parse_example(serialized: tf.Tensor) -> dict:
 
 def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_size: int, *,
                  training: bool = True, shuffle_buffer: int = 2048, seed: int | None = None,
-                 drop_remainder: bool = True) -> tf.data.Dataset:
-    """Batches of float32 [batch, image_size, image_size, 3] in [-1, 1] from TFRecord shards.
+                 drop_remainder: bool = True, labels: bool = False) -> tf.data.Dataset:
+    """Batches of float32 [batch, image_size, image_size, 3] in [-1, 1] from TFRecord shards (with `labels`:
+    (images, int64 [batch] class ids) pairs).
 
     training=True: shuffled, repeated forever, random crop + flip unless `center_crop`.
     training=False: one deterministic pass of center crops (for validation and fixed sample grids).
@@ -227,11 +231,16 @@ def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_siz
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
 
-    def _load(serialized):
-        encoded = parse_example(serialized)["image/encoded"]
+    def _image(encoded):
         if center_crop or not training:
             return decode_and_preprocess(encoded, image_size)
         return random_crop_flip(tf.io.decode_png(encoded, channels=3), image_size)
+
+    def _load(serialized):
+        if labels:
+            example = tf.io.parse_single_example(serialized, {**FEATURES, **LABEL_FEATURE})
+            return _image(example["image/encoded"]), example[LABEL]
+        return _image(parse_example(serialized)["image/encoded"])
 
     ds = ds.map(_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

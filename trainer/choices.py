@@ -14,6 +14,8 @@ DECODER = "decoder"                              # latent -> tanh RGB image
 FEATURE_DISCRIMINATOR = "feature_discriminator"  # image -> (real/fake logit, intermediate features)
 TRANSLATOR = "translator"                        # image -> image of the same size (tanh RGB)
 PATCH_DISCRIMINATOR = "patch_discriminator"      # image -> map of real/fake scores, one per patch
+GENERATOR = "generator"                          # latent (+ class label) -> tanh RGB image
+CRITIC = "critic"                                # image (+ class label) -> one real/fake score, no sigmoid
 
 
 class Network(NamedTuple):
@@ -27,12 +29,26 @@ NETWORKS = {
     "dcgan_discriminator": Network("trainer.networks.dcgan:dcgan_discriminator", FEATURE_DISCRIMINATOR),
     "resnet_generator": Network("trainer.networks.resnet:resnet_generator", TRANSLATOR),
     "patchgan_discriminator": Network("trainer.networks.resnet:patchgan_discriminator", PATCH_DISCRIMINATOR),
+    "mlp_generator": Network("trainer.networks.zoo:mlp_generator", GENERATOR),
+    "mlp_critic": Network("trainer.networks.zoo:mlp_critic", CRITIC),
+    "conv_generator": Network("trainer.networks.zoo:conv_generator", GENERATOR),
+    "conv_critic": Network("trainer.networks.zoo:conv_critic", CRITIC),
 }
 
 # GAN losses (trainer.losses.GAN_LOSSES holds their functions under these names).
 NON_SATURATING = "non_saturating"  # BCE, the generator maximising log D(fake) (Goodfellow et al. 2014)
 LSGAN = "lsgan"                    # least squares (Mao et al. 2017), CycleGAN's
-GAN_LOSSES = (NON_SATURATING, LSGAN)
+HINGE = "hinge"                    # hinge (Lim & Ye 2017; SN-GAN, BigGAN)
+WASSERSTEIN = "wasserstein"        # critic score difference (Arjovsky et al. 2017), with clipping or a penalty
+GAN_LOSSES = (NON_SATURATING, LSGAN)  # the VAE-GAN's choices
+
+# The model zoo (INTERFACE.md section 8): gan-toolkit's network choices, and its loss names -> the loss functions.
+ZOO_CHOICES = ("gan", "dcgan", "wgan", "wgan-gp", "cgan")
+CONDITIONAL_CHOICES = ("cgan",)    # fed a class label: pair only with each other
+ZOO_LOSSES = {"gan": NON_SATURATING, "lsgan": LSGAN, "hinge": HINGE, "wgan": WASSERSTEIN, "wgan-gp": WASSERSTEIN}
+OPTIMIZERS = ("adam", "rmsprop")
+NORMS = ("batch", "layer", "none")  # a critic's normalisation
+AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's (Zhao et al. 2020); "diffaug" = all three
 
 
 def network_names(role: str | None = None) -> tuple[str, ...]:

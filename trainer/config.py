@@ -21,14 +21,16 @@ from trainer import models
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 # Before typed model options, the VAE-GAN's settings lived in an untyped dict, {"extra": {"recon_weight": 5}}.
 LEGACY_EXTRA = "extra"
-TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+              list: "a list of strings (or a comma-separated string)"}
 
 
 def option(default, help: str, *, choices=(), minimum=None, default_text: str | None = None, flag: bool = True):
     """A config field. `help` is its --help text; `choices` and `minimum` are checked by `validate()`;
     `default_text` is shown instead of the default (say, what a None default means); `flag=False` for a setting
     that is saved in config.json but comes from elsewhere (no command-line flag)."""
-    return dataclasses.field(default=default, metadata={
+    where = {"default_factory": lambda: list(default)} if isinstance(default, list) else {"default": default}
+    return dataclasses.field(**where, metadata={
         "help": help, "choices": tuple(choices), "minimum": minimum, "default_text": default_text, "flag": flag})
 
 
@@ -36,6 +38,11 @@ def model_default(name: str, value):
     """In a model's config class, that model's own default for the shared option `name` (its help and checks
     kept; --help shows it beside the common default): `batch_size: int = model_default("batch_size", 1)`."""
     return dataclasses.field(default=value, metadata=TrainConfig.__dataclass_fields__[name].metadata)
+
+
+def comma_list(text: str) -> list[str]:
+    """`"a,b"` -> `["a", "b"]` (a list option's flag value)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def flag_name(key: str) -> str:
@@ -115,7 +122,7 @@ class TrainConfig:
                 kinds = [kind for kind in typing.get_args(hint) if kind is not type(None)]
                 out[key] = (kinds[0], len(kinds) < len(typing.get_args(hint)))
             else:
-                out[key] = (hint, False)
+                out[key] = (typing.get_origin(hint) or hint, False)  # list[str] -> list
         return out
 
     # ---------------------------------------------------------------- reading
@@ -149,6 +156,10 @@ class TrainConfig:
             return float(value)
         if kind is int and isinstance(value, float) and value.is_integer():
             return int(value)
+        if kind is list and isinstance(value, str):
+            return comma_list(value)
+        if kind is list and isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return list(value)
         if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
             return value
         raise ValueError(f"config key {key!r} must be {TYPE_WORDS[kind]}"
@@ -214,13 +225,16 @@ def parse_bool(text: str) -> bool:
 def _shown(value) -> str:
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(value) or "none"
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def default_text(field: dataclasses.Field) -> str:
     """How --help shows an option's default."""
     text = field.metadata["default_text"]
-    return _shown(field.default) if text is None else text
+    default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+    return _shown(default) if text is None else text
 
 
 def add_arguments(parser: argparse.ArgumentParser, config_classes: dict[str, type[TrainConfig]]) -> None:
@@ -261,6 +275,6 @@ def _add_flag(group, key: str, config_classes: list[type[TrainConfig]], default:
     choices = list(dict.fromkeys(c for config_class in config_classes for c in config_class.field(key).metadata[
         "choices"])) or None
     help_text = f"{field.metadata['help']} (default: {default})".replace("%", "%%")
-    group.add_argument(flag_name(key), dest=key, default=None, choices=choices, help=help_text,
-                       type=parse_bool if kind is bool else kind,
-                       metavar="{true,false}" if kind is bool else None)
+    typed = {bool: dict(type=parse_bool, metavar="{true,false}", nargs="?", const=True),  # --flag alone: true
+             list: dict(type=comma_list, metavar="A,B")}.get(kind, dict(type=kind))
+    group.add_argument(flag_name(key), dest=key, default=None, choices=choices, help=help_text, **typed)

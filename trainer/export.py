@@ -50,7 +50,8 @@ if __name__ == "__main__":  # `--help`, usage errors and a wrong job dir answer 
     console.import_tensorflow(console.set_verbose())
 
 import tensorflow as tf  # noqa: E402
-from artifacts.export import DEFAULT_SIGNATURE, EMBEDDINGS, IMAGE_BYTES, KEY, SAVED_MODEL_PB  # noqa: E402
+from artifacts.export import (ASSETS, DEFAULT_SIGNATURE, EMBEDDINGS, IMAGE_BYTES, KEY, LABEL,  # noqa: E402
+                              SAVED_MODEL_PB)
 from preprocess.records import decode_and_preprocess, to_uint8  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.models import config_from_saved, model_class  # noqa: E402
@@ -91,7 +92,10 @@ def _input_spec(kind: str, latent_dim: int) -> tf.TensorSpec:
         return tf.TensorSpec([None, latent_dim], tf.float32, name=EMBEDDINGS)
     if kind == IMAGE_BYTES:
         return tf.TensorSpec([None], tf.string, name=IMAGE_BYTES)
-    raise ValueError(f"unknown signature input kind {kind!r} (expected {EMBEDDINGS!r} or {IMAGE_BYTES!r})")
+    if kind == LABEL:
+        return tf.TensorSpec([None], tf.int64, name=LABEL)
+    raise ValueError(f"unknown signature input kind {kind!r} (expected {EMBEDDINGS!r}, {IMAGE_BYTES!r} or "
+                     f"{LABEL!r})")
 
 
 def decode_images(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -117,31 +121,32 @@ def _to_output(kind: str, value: tf.Tensor, config: TrainConfig) -> tf.Tensor:
     raise ValueError(f"unknown signature output kind {kind!r} (expected {EMBEDDINGS!r} or {IMAGE_BYTES!r})")
 
 
-def _empty_batch_output(fn, model_input: tf.Tensor) -> tf.Tensor:
+def _empty_batch_output(fn, model_inputs: list[tf.Tensor]) -> tf.Tensor:
     """`fn`'s output for an empty batch, shaped right: the networks run on one zero row, which is then dropped.
 
     (oneDNN's batch norm refuses a batch of zero rows, so an empty request must not reach the networks as is.)
     """
-    one_row = tf.zeros(tf.concat([[1], tf.shape(model_input)[1:]], axis=0), model_input.dtype)
-    return fn(one_row)[:0]
+    one_row = [tf.zeros(tf.concat([[1], tf.shape(x)[1:]], axis=0), x.dtype) for x in model_inputs]
+    return fn(*one_row)[:0]
 
 
 def signature_function(spec: SignatureSpec, config: TrainConfig):
-    """The concrete function of one signature: {spec.input, key} -> {spec.output, key}, N in, N out."""
-    input_name = spec.input
+    """The concrete function of one signature: {spec.input, *spec.extra_inputs, key} -> {spec.output, key}, N in,
+    N out."""
+    names = [spec.input, *spec.extra_inputs]
 
-    def serve(inputs, key):
-        tf.debugging.assert_equal(
-            tf.shape(key)[0], tf.shape(inputs)[0],
-            message=f"'{input_name}' and '{KEY}' must have the same number of instances")
-        model_input = _to_model_input(spec.input, inputs, config)
-        outputs = tf.cond(tf.shape(model_input)[0] > 0, lambda: spec.fn(model_input),
-                          lambda: _empty_batch_output(spec.fn, model_input))
+    def serve(*inputs):
+        *inputs, key = inputs
+        for name, value in zip(names, inputs):
+            tf.debugging.assert_equal(tf.shape(key)[0], tf.shape(value)[0],
+                                      message=f"'{name}' and '{KEY}' must have the same number of instances")
+        model_inputs = [_to_model_input(spec.input, inputs[0], config), *inputs[1:]]
+        outputs = tf.cond(tf.shape(model_inputs[0])[0] > 0, lambda: spec.fn(*model_inputs),
+                          lambda: _empty_batch_output(spec.fn, model_inputs))
         return {spec.output: _to_output(spec.output, outputs, config), KEY: tf.identity(key)}
 
-    traced = tf.function(serve, input_signature=[_input_spec(spec.input, config.latent_dim),
-                                                 tf.TensorSpec([None], tf.string, name=KEY)],
-                         jit_compile=False)  # never XLA: string and image ops
+    specs = [_input_spec(name, config.latent_dim) for name in names] + [tf.TensorSpec([None], tf.string, name=KEY)]
+    traced = tf.function(serve, input_signature=specs, jit_compile=False)  # never XLA: string and image ops
     return traced.get_concrete_function()
 
 
@@ -163,6 +168,12 @@ def build_signatures(model: GenerativeModel) -> tuple[ServingModule, dict]:
 def _save(model: GenerativeModel, local_dir: str) -> None:
     module, signatures = build_signatures(model)
     tf.saved_model.save(module, local_dir, signatures=signatures)
+    # Plain files in assets/, not tracked `tf.saved_model.Asset`s: those would add an init-op signature
+    # (`__saved_model_init_op`), and `saved_model_cli show --all` must list exactly the contract's signatures.
+    for name, content in model.export_assets().items():
+        os.makedirs(os.path.join(local_dir, ASSETS), exist_ok=True)
+        with open(os.path.join(local_dir, ASSETS, name), "wb") as f:
+            f.write(content)
 
 
 def export_model(model: GenerativeModel, job_dir: str) -> str:

@@ -1,5 +1,5 @@
 """GAN and autoencoder losses, GAN losses picked by name (as in LynnHo's tf2gan/loss.py; the names, TF-free, are
-`trainer.choices.GAN_LOSSES`).
+in `trainer.choices`), and WGAN-GP's gradient penalty.
 
 Every function returns a per-example loss vector [batch]; the model reduces it with
 `tf.nn.compute_average_loss(..., global_batch_size=...)` so that gradients are right under tf.distribute.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from trainer.choices import LSGAN, NON_SATURATING
+from trainer.choices import HINGE, LSGAN, NON_SATURATING, WASSERSTEIN
 
 
 def _per_example_mean(x: tf.Tensor) -> tf.Tensor:
@@ -36,10 +36,46 @@ def lsgan_g(fake_logits):
     return _per_example_mean(tf.square(fake_logits - 1.0))
 
 
+def hinge_d(real_logits, fake_logits):
+    """Hinge discriminator loss: max(0, 1 - D(real)) + max(0, 1 + D(fake))."""
+    return _per_example_mean(tf.nn.relu(1.0 - real_logits)) + _per_example_mean(tf.nn.relu(1.0 + fake_logits))
+
+
+def wasserstein_d(real_logits, fake_logits):
+    """The WGAN critic loss: D(fake) - D(real) (the negated Wasserstein-1 estimate)."""
+    return _per_example_mean(fake_logits) - _per_example_mean(real_logits)
+
+
+def score_g(fake_logits):
+    """Generator loss of the hinge and Wasserstein GANs: -D(fake)."""
+    return -_per_example_mean(fake_logits)
+
+
 GAN_LOSSES = {
     NON_SATURATING: (non_saturating_d, non_saturating_g),
     LSGAN: (lsgan_d, lsgan_g),
+    HINGE: (hinge_d, score_g),
+    WASSERSTEIN: (wasserstein_d, score_g),
 }
+
+
+def interpolates(real, fake, alpha):
+    """WGAN-GP's random points on the lines between real and fake: alpha * real + (1 - alpha) * fake, with
+    alpha [N] (one uniform draw per example)."""
+    alpha = tf.reshape(tf.cast(alpha, real.dtype), [-1] + [1] * (len(real.shape) - 1))
+    return alpha * real + (1.0 - alpha) * fake
+
+
+def gradient_penalty(critic, real, fake, alpha, weight: float = 10.0):
+    """Gulrajani et al. 2017, per example: weight * (||grad_x D(x_hat)||_2 - 1)^2 at x_hat = `interpolates`.
+    `critic` maps a batch of images to scores (a closure holding any conditioning)."""
+    x_hat = interpolates(real, fake, alpha)
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        scores = critic(x_hat)
+    gradients = tape.gradient(scores, x_hat)
+    norms = tf.sqrt(tf.reduce_sum(tf.square(tf.reshape(gradients, [tf.shape(x_hat)[0], -1])), axis=1) + 1e-12)
+    return weight * tf.square(norms - 1.0)
 
 
 def get_gan_losses(name: str):

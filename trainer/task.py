@@ -69,6 +69,8 @@ def resolve_config(argv: list[str]) -> TrainConfig:
         config.center_crop = bool(manifest.get("center_crop", False))
         if "image_size" not in explicit:
             config.image_size = int(manifest["image_size"])
+        if "classes" in config.keys():  # a class-conditional model's classes are the data's
+            config.classes = dataset.class_names(manifest)
     return config.validate()
 
 

@@ -24,6 +24,9 @@ MODELS = {
                            "trainer.models.vaegan_config:VAEGANConfig", "trainer.models.vaegan:VAEGAN"),
     "cyclegan": Registration("CycleGAN (Zhu et al. 2017): unpaired image-to-image translation, A <-> B",
                              "trainer.models.cyclegan_config:CycleGANConfig", "trainer.models.cyclegan:CycleGAN"),
+    "gan": Registration("the GAN zoo (IBM gan-toolkit's configs): generator and discriminator by name (gan, dcgan, "
+                        "wgan, wgan-gp, cgan), latent -> image", "trainer.models.gan_config:GANZooConfig",
+                        "trainer.models.gan:GANZoo"),
 }
 DEFAULT_MODEL = "vaegan"
 

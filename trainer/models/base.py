@@ -12,7 +12,7 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-from artifacts.export import EMBEDDINGS, IMAGE_BYTES  # noqa: F401 - the signature kinds, for the models
+from artifacts.export import EMBEDDINGS, IMAGE_BYTES, LABEL  # noqa: F401 - the signature kinds, for the models
 from trainer.config import TrainConfig
 
 
@@ -22,12 +22,14 @@ class SignatureSpec:
 
     Images are float32 [N, image_size, image_size, 3] in [-1, 1]; embeddings are float32 [N, latent_dim].
     The exporter adds decoding (the shared `decode_and_preprocess`), PNG encoding and the `key` pass-through.
-    `networks` are the Keras models `fn` uses: only their variables are saved.
+    `networks` are the Keras models `fn` uses: only their variables are saved. `extra_inputs` name further
+    inputs (`label`: int64 [N] class ids) that `fn` takes after the batch, in order.
     """
     input: str
     output: str
-    fn: Callable[[tf.Tensor], tf.Tensor]
+    fn: Callable[..., tf.Tensor]
     networks: list = field(default_factory=list)
+    extra_inputs: tuple[str, ...] = ()
 
 
 class GenerativeModel(keras.Model):
@@ -81,6 +83,10 @@ class GenerativeModel(keras.Model):
     def export_spec(self) -> tuple[str, dict[str, SignatureSpec]]:
         """(name of `serving_default`, {signature name: SignatureSpec})."""
         raise NotImplementedError
+
+    def export_assets(self) -> dict[str, bytes]:
+        """Files for the SavedModel's `assets/` (say, `classes.json`), by file name."""
+        return {}
 
 
 def step_seeds(seed: int, step, count: int = 2) -> list[tf.Tensor]:
