@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train a model on a folder of images (INTERFACE.md section 2):
+# Train a model on a folder of images (INTERFACE.md sections 2 and 8):
 #   ./run_training.sh -d DATA_DIR [-c] [-p PORT] [-j JOB_NAME] [-m vaegan|cyclegan|CONFIG.json] [-s MAX_STEPS]
 #                     [-- TRAINER FLAGS...]
 # Preprocesses DATA_DIR into $GENART_HOME/jobs/JOB_NAME/data/ (skipped when up to date), starts TensorBoard on
@@ -16,7 +16,8 @@ usage() {
   cat >&2 <<'EOF'
 usage: run_training.sh -d DATA_DIR [-c] [-p PORT] [-j JOB_NAME] [-m vaegan|cyclegan|CONFIG.json] [-s MAX_STEPS]
                        [-- TRAINER FLAGS...]
-  -d  image folder, local or gs:// (required)    -c  center crop (default: random crops)
+  -d  image folder (local or gs://), preprocessed data dir, .npy or .npz (required unless a -m config names
+      data_path; -d wins)                         -c  center crop (default: random crops)
   -p  TensorBoard port (default 6006)             -j  job name (default <model>_<YYYYmmdd_HHMMSS>)
   -m  model or JSON config (default vaegan)       -s  max steps
 Trainer flags: python -m trainer.task --help. Jobs live in $GENART_HOME/jobs/ (default <repo>/workspace).
@@ -25,6 +26,7 @@ GENART_VERBOSE=1 also shows TensorFlow's own start-up log lines.
 Examples:
   ./run_training.sh -d examples/images -c -j faces -s 2000
   ./run_training.sh -d my_photos/ -m cyclegan -- --image-size 128
+  ./run_training.sh -m examples/configs/dcgan_diffaug.json -s 5000
 EOF
   exit "${1:-2}"
 }
@@ -45,7 +47,13 @@ while getopts ":d:cp:j:m:s:h" opt; do
 done
 shift $((OPTIND - 1))
 [[ "${1:-}" == "--" ]] && shift
-[[ -n "$DATA_DIR" ]] || { echo "error: -d DATA_DIR is required" >&2; usage; }
+if [[ -z "$DATA_DIR" ]]; then  # a -m config may name its data_path (gan-toolkit's key)
+  if [[ "$MODEL" == *.json ]]; then
+    DATA_DIR="$("$PY" -m trainer.models data-path "$MODEL")" || exit 2
+  else
+    echo "error: -d DATA_DIR is required" >&2; usage
+  fi
+fi
 [[ "$PORT" =~ ^[0-9]+$ ]] || { echo "error: -p needs a port number, got '$PORT'" >&2; exit 2; }
 
 if [[ -z "$JOB_NAME" ]]; then  # <model>_<timestamp>; a JSON config's "model" field names the model

@@ -11,7 +11,7 @@ import os
 import sys
 
 from artifacts import console
-from preprocess import paths
+from preprocess import arrays, paths
 
 EPILOG = """\
 Writes train-SSSSS-of-NNNNN.tfrecord, val-SSSSS-of-NNNNN.tfrecord and manifest.json (last) to OUTPUT_DIR,
@@ -43,7 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m preprocess",
         description="Turn a folder of images (.jpg .jpeg .png .gif .bmp .webp, recursive) into sharded TFRecords.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input-dir", required=True, help="image folder, local or gs://")
+    parser.add_argument("--input-dir", required=True,
+                        help="image folder, local or gs://; or a NumPy .npy / .npz array of images")
     parser.add_argument("--output-dir", required=True, help="where the shards and manifest.json go, local or gs://")
     parser.add_argument("--center-crop", action="store_true",
                         help="store the central square at --image-size (default: shorter side at "
@@ -56,6 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=_positive_int, default=None,
                         help="parallel decode/resize processes (default: one per CPU, fewer for small inputs)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the train/val split (default 0)")
+    parser.add_argument("--class-labels", action="store_true",
+                        help="label each image by its first-level sub-folder (sorted names are the classes)")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="accept a pickled array (.p, .pkl): only for a file you trust, a pickle can run code")
     parser.add_argument(console.VERBOSE_FLAG, action="store_true", help=console.VERBOSE_HELP)
     return parser.parse_args(argv)
 
@@ -63,7 +68,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:  # the paths first, before TensorFlow: a typo is one line at once
-        paths.check_input_dir(args.input_dir)
+        if arrays.is_array_file(args.input_dir):
+            arrays.check_source(args.input_dir, args.allow_pickle)
+        else:
+            paths.check_input_dir(args.input_dir)
         paths.check_output_dir(args.output_dir)
     except paths.PreprocessError as exc:
         print(f"preprocess: error: {exc}", file=sys.stderr)
@@ -73,9 +81,12 @@ def main(argv: list[str] | None = None) -> int:
 
     options = pipeline.Options(image_size=args.image_size, center_crop=args.center_crop,
                                val_fraction=args.val_fraction, shards=args.shards, workers=args.workers,
-                               seed=args.seed)
+                               seed=args.seed, class_labels=args.class_labels)
     try:
-        summary = pipeline.run(args.input_dir, args.output_dir, options)
+        if arrays.is_array_file(args.input_dir):
+            summary = arrays.run(args.input_dir, args.output_dir, options, args.allow_pickle)
+        else:
+            summary = pipeline.run(args.input_dir, args.output_dir, options)
     except pipeline.PreprocessError as exc:
         print(f"preprocess: error: {exc}", file=sys.stderr)
         return 2

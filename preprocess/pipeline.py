@@ -42,6 +42,7 @@ class Options:
     shards: int | None = None  # per split; None: one per IMAGES_PER_SHARD images, at least 1
     workers: int | None = None  # None: one per CPU, fewer for small inputs
     seed: int = 0
+    class_labels: bool = False  # label each image by its first-level sub-folder (sorted names = class ids)
 
     def __post_init__(self):
         if self.image_size < 1:
@@ -62,6 +63,10 @@ class Dataset:
     splits: dict[str, list[str]]  # split -> input-relative paths, in processing (seeded shuffle) order
     counts: dict[str, int] = dataclasses.field(default_factory=lambda: {split: 0 for split in layout.SPLITS})
     skipped: list[dict] = dataclasses.field(default_factory=list)
+    classes: list[str] | None = None  # class names, when the images are labelled by sub-folder
+
+    def label(self, rel: str) -> int | None:
+        return None if self.classes is None else self.classes.index(rel.split("/", 1)[0])
 
     @property
     def manifest_path(self) -> str:
@@ -112,12 +117,27 @@ def plan_datasets(root: str, options: Options) -> list[Dataset]:
     """The datasets of a local input dir: unpaired when it holds trainA/ and trainB/, otherwise one."""
     present = {name for name in ("trainA", "trainB") if storage.isdir(os.path.join(root, name))}
     if not present:
-        train, val = split_paths(images.discover_images(root), options.val_fraction, options.seed)
-        return [Dataset("", "the input dir", {"train": train, "val": val})]
+        found = images.discover_images(root)
+        train, val = split_paths(found, options.val_fraction, options.seed)
+        return [Dataset("", "the input dir", {"train": train, "val": val},
+                        classes=class_folders(found) if options.class_labels else None)]
     if len(present) == 1:
         (found,) = present
         raise PreprocessError(f"unpaired input needs both trainA/ and trainB/; found only {found}/")
     return [_plan_domain(root, domain, options) for domain in layout.DOMAINS]
+
+
+def class_folders(found: list[str]) -> list[str]:
+    """The sorted first-level sub-folders of the images `found` (their classes); refused when an image lies
+    directly in the input dir or there are fewer than two."""
+    loose = [rel for rel in found if "/" not in rel]
+    if loose:
+        raise PreprocessError(f"class labels come from sub-folders (one per class), but {len(loose)} image(s) lie "
+                              f"directly in the input dir (e.g. {loose[0]}): move them into their class's folder")
+    classes = sorted({rel.split("/", 1)[0] for rel in found})
+    if len(classes) < 2:
+        raise PreprocessError(f"class labels need at least two class sub-folders, found {classes or 'none'}")
+    return classes
 
 
 def _plan_domain(root: str, domain: str, options: Options) -> Dataset:
@@ -150,11 +170,12 @@ def worker_count(n_images: int, options: Options) -> int:
 # ---------------------------------------------------------------- per-image work (in workers or in-process)
 
 
-def encode_record(encoder: images.StoredImageEncoder, path: str, rel: str) -> tuple[bytes | None, str | None]:
+def encode_record(encoder: images.StoredImageEncoder, path: str, rel: str,
+                  label: int | None = None) -> tuple[bytes | None, str | None]:
     """One file -> (serialized tf.train.Example, None) or (None, skip reason). Never raises for a bad file."""
     try:
         png, height, width = encoder(images.load_rgb(path))
-        return records.make_example(png, height, width, rel), None
+        return records.make_example(png, height, width, rel, label), None
     except images.UnusableImage as exc:
         return None, str(exc)
     except Exception as exc:  # one bad file must never end the run
@@ -176,15 +197,15 @@ def _init_worker(image_size: int, center_crop: bool, threads: int) -> None:
         pass
 
 
-def _encode_in_worker(task: tuple[str, str]) -> tuple[bytes | None, str | None]:
+def _encode_in_worker(task: tuple[str, str, int | None]) -> tuple[bytes | None, str | None]:
     return encode_record(images.encoder_for(*_worker_settings), *task)
 
 
-def encoded_records(tasks: list[tuple[str, str]], options: Options, workers: int):
-    """(example, reason) for each (path, rel) task, in task order."""
+def encoded_records(tasks: list[tuple[str, str, int | None]], options: Options, workers: int):
+    """(example, reason) for each (path, rel, label) task, in task order."""
     if workers == 1:
         encoder = images.encoder_for(options.image_size, options.center_crop)
-        yield from (encode_record(encoder, path, rel) for path, rel in tasks)
+        yield from (encode_record(encoder, *task) for task in tasks)
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
@@ -225,12 +246,12 @@ def write_datasets(root: str, datasets: list[Dataset], staging: str, options: Op
         for split, paths in dataset.splits.items():
             shard_sets[dataset.subdir, split] = ShardSet(os.path.join(staging, dataset.subdir), split,
                                                          shard_count(len(paths), options))
-            tasks += [(os.path.join(root, rel), rel) for rel in paths]
+            tasks += [(os.path.join(root, rel), rel, dataset.label(rel)) for rel in paths]
             targets += [(dataset, split)] * len(paths)
     try:
         results = encoded_records(tasks, options, worker_count(len(tasks), options))
         with tqdm(total=len(tasks), unit="img", desc="preprocess", disable=not progress) as bar:
-            for (dataset, split), (_, rel), (example, reason) in zip(targets, tasks, results):
+            for (dataset, split), (_, rel, _), (example, reason) in zip(targets, tasks, results):
                 if example is None:
                     dataset.skipped.append({"path": rel, "reason": reason})
                 else:
@@ -245,9 +266,10 @@ def write_datasets(root: str, datasets: list[Dataset], staging: str, options: Op
 
 
 def manifest_for(dataset: Dataset, source: str, options: Options) -> dict:
+    classes = {} if dataset.classes is None else {"classes": [{"name": name} for name in dataset.classes]}
     return layout.new_manifest(image_size=options.image_size, load_size=records.load_size_for(options.image_size),
                                center_crop=options.center_crop, counts=dict(dataset.counts), source=source,
-                               skipped=dataset.skipped)
+                               skipped=dataset.skipped, **classes)
 
 
 # ---------------------------------------------------------------- input and output dirs

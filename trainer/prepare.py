@@ -1,6 +1,10 @@
 """The Python half of `run_training.sh`: create (or reopen) the job and preprocess its data when needed.
 
-    python -m trainer.prepare --source IMAGE_DIR [--center-crop] -- TRAINER FLAGS...
+    python -m trainer.prepare --source DATA [--center-crop] -- TRAINER FLAGS...
+
+DATA is an image folder, an already preprocessed data dir (copied into the job's data dir), or a NumPy
+`.npy` / `.npz` array (a pickle only with the trainer flag `--allow-pickle`). A class-conditional model (`cgan`)
+has its folder preprocessed with class labels from the sub-folders.
 
 The trainer flags are resolved exactly as `python -m trainer.task` resolves them (same function), so the data is
 preprocessed at the image size the trainer will use. `python -m preprocess` runs (job state PREPARING) unless the
@@ -16,6 +20,7 @@ import subprocess
 import sys
 
 from artifacts import console, dataset, jobs, storage
+from preprocess import arrays
 from trainer.task import resolve_config
 
 
@@ -24,8 +29,14 @@ def normalized_source(source: str) -> str:
     return source.rstrip("/") if storage.is_gcs(source) else os.path.abspath(source)
 
 
-def stale_reason(data_dir: str, source: str, image_size: int, center_crop: bool) -> str | None:
+def stale_reason(data_dir: str, source: str, image_size: int, center_crop: bool,
+                 labels: bool = False) -> str | None:
     """Why `data_dir` must be (re)built from `source`, or None when its manifest(s) are up to date."""
+    prepared = dataset.find_manifest(source) if storage.isdir(source) else None
+    if prepared is not None:  # already preprocessed: the job trains on a copy
+        return None if dataset.find_manifest(data_dir) == prepared else f"a copy of the preprocessed {source}"
+    if labels and dataset.find_manifest(data_dir) is not None and not dataset.find_manifest(data_dir).get("classes"):
+        return "class labels needed"
     for paths in dataset.manifest_layouts(data_dir):
         if all(storage.exists(p) for p in paths):
             for path in paths:
@@ -50,22 +61,34 @@ def main(argv: list[str] | None = None) -> int:
     try:  # everything the user typed is checked before a job record is written
         config = resolve_config(trainer_args)
         name = jobs.job_name(config.job_dir)
-        reason = stale_reason(config.data_dir, args.source, config.image_size, args.center_crop)
-        if reason is not None and not storage.isdir(args.source):
+        is_array = arrays.is_array_file(args.source)
+        labels = bool(getattr(config, "conditional", False))
+        center_crop = args.center_crop or is_array  # arrays are stored at the image size
+        reason = stale_reason(config.data_dir, args.source, config.image_size, center_crop, labels)
+        if reason is not None and is_array:
+            arrays.check_source(args.source, getattr(config, "allow_pickle", False))
+        elif reason is not None and not storage.isdir(args.source):
             raise ValueError(f"-d {args.source}: no such image folder")
         existed = jobs.read(config.job_dir) is not None
         job = jobs.Job.open(config.job_dir, model=config.model, data_dir=config.data_dir,
                             max_steps=config.max_steps, args=trainer_args)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, arrays.PreprocessError) as err:
         return console.usage_error(err)
     print(f"job {name}: resuming it ({config.job_dir})" if existed else f"job {name}: {config.job_dir}", flush=True)
     if reason is None:
         print(f"data: {config.data_dir} is up to date")
         return 0
     job.set_state(jobs.PREPARING)
+    if dataset.find_manifest(args.source) is not None and storage.isdir(args.source):
+        print(f"copying the preprocessed {args.source} -> {config.data_dir}", flush=True)
+        storage.rmtree(config.data_dir)
+        storage.copytree(args.source, config.data_dir)
+        return 0
     print(f"preprocessing {args.source} -> {config.data_dir} ({reason})", flush=True)
     command = [sys.executable, "-m", "preprocess", "--input-dir", args.source, "--output-dir", config.data_dir,
                "--image-size", str(config.image_size)] + (["--center-crop"] if args.center_crop else [])
+    command += ["--class-labels"] if labels and not is_array else []
+    command += ["--allow-pickle"] if getattr(config, "allow_pickle", False) else []
     try:
         status = subprocess.call(command)
     except KeyboardInterrupt:

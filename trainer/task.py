@@ -1,6 +1,6 @@
 """`python -m trainer.task`: the trainer's command line (INTERFACE.md section 2, Cloud ML Engine convention).
 
-Configuration, lowest to highest priority: the model's config class defaults < the job's saved `config.json` (so
+A config file may use IBM gan-toolkit's keys (`trainer.models.toolkit`). Configuration, lowest to highest priority: the model's config class defaults < the job's saved `config.json` (so
 re-running a job resumes it with the settings it was started with) < `--config FILE.json` (or `--model FILE.json`)
 < flags. `center_crop` always comes from the data's manifest.json; so does `image_size` unless set explicitly.
 The flags and `--help` are generated from the config dataclasses of every model (`trainer.config`).
@@ -14,6 +14,7 @@ import traceback
 
 from artifacts import console, dataset, jobs, storage
 from trainer import models
+from trainer.models import toolkit
 from trainer.config import TrainConfig, add_arguments, flag_name, without_legacy_extra
 
 DESCRIPTION = """Train a genart model. Every option can also be set in a JSON config file (--config, or --model
@@ -50,7 +51,10 @@ def resolve_config(argv: list[str]) -> TrainConfig:
     saved: dict = {}
     if "job_dir" in flags and storage.exists(jobs.config_path(flags["job_dir"])):
         saved = storage.read_json(jobs.config_path(flags["job_dir"]))
-    given = without_legacy_extra(storage.read_json(flags["config"])) if "config" in flags else {}
+    given = {}
+    if "config" in flags:
+        given = toolkit.genart_values(without_legacy_extra(storage.read_json(flags["config"])),
+                                      where=f"{flags['config']}: ")
 
     model = flags.get("model") or given.get("model") or saved.get("model") or models.DEFAULT_MODEL
     config_class = models.config_class(model)
@@ -61,6 +65,9 @@ def resolve_config(argv: list[str]) -> TrainConfig:
     explicit = set(values) | set(flags)
     config = config_class.from_dict(values).merged(flags)
 
+    data_path = getattr(config, "data_path", "")
+    if not config.data_dir and data_path and dataset.find_manifest(data_path):  # preprocessed data: train on it
+        config.data_dir = data_path
     for name in ("data_dir", "job_dir"):
         if not getattr(config, name):
             raise ValueError(f"{flag_name(name)} is required")

@@ -1,7 +1,9 @@
 """`python -m trainer.models model-of MODEL_OR_CONFIG`: the model a `-m` argument names (for run_training.sh).
+`python -m trainer.models data-path CONFIG`: the config's `data_path` (for `run_training.sh -m CONFIG` without -d).
 
-Prints the model name: MODEL itself, the `"model"` of a JSON config file, or the default when empty. Exit 2 with
-one line when the file is missing, is not JSON, or names no known model. No TensorFlow.
+Prints the model name: MODEL itself, the `"model"` of a JSON config file (`gan` for a gan-toolkit zoo config), or
+the default when empty. Exit 2 with one line when the file is missing, is not JSON, or names no known model (or,
+for data-path, when the config has no `data_path`). No TensorFlow.
 """
 from __future__ import annotations
 
@@ -10,6 +12,17 @@ import sys
 
 from artifacts import console, storage
 from trainer import models
+from trainer.models import toolkit
+
+
+def read_config(path: str) -> dict:
+    """A JSON config file's values in genart's keys."""
+    if not storage.exists(path):
+        raise ValueError(f"config file not found: {path}")
+    values = storage.read_json(path)
+    if not isinstance(values, dict):
+        raise ValueError(f"config file {path} must hold a JSON object")
+    return toolkit.genart_values(values, where=f"{path}: ")
 
 
 def model_of(argument: str) -> str:
@@ -17,23 +30,28 @@ def model_of(argument: str) -> str:
         return models.DEFAULT_MODEL
     name = argument
     if argument.endswith(".json"):
-        if not storage.exists(argument):
-            raise ValueError(f"config file not found: {argument}")
-        values = storage.read_json(argument)
-        if not isinstance(values, dict):
-            raise ValueError(f"config file {argument} must hold a JSON object")
-        name = values.get("model", models.DEFAULT_MODEL)
+        name = read_config(argument).get("model", models.DEFAULT_MODEL)
     models.registration(name)  # known?
     return name
+
+
+def data_path_of(path: str) -> str:
+    if not path.endswith(".json"):
+        raise ValueError("-d DATA_DIR is required")
+    data_path = read_config(path).get("data_path")
+    if not data_path:
+        raise ValueError(f"-d DATA_DIR is required: the config {path} names no data_path")
+    return data_path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.models", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("model-of", help="print the model MODEL_OR_CONFIG names").add_argument("argument")
+    commands.add_parser("data-path", help="print the data_path a CONFIG names").add_argument("argument")
     args = parser.parse_args(argv)
     try:
-        print(model_of(args.argument))
+        print((model_of if args.command == "model-of" else data_path_of)(args.argument))
     except (ValueError, OSError) as err:  # json.JSONDecodeError is a ValueError
         return console.usage_error(err)
     return 0
