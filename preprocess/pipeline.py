@@ -65,7 +65,7 @@ class Dataset:
     skipped: list[dict] = dataclasses.field(default_factory=list)
     classes: list[str] | None = None  # class names, when the images are labelled by sub-folder
 
-    def label(self, rel: str) -> int | None:
+    def label_of(self, rel: str) -> int | None:
         return None if self.classes is None else self.classes.index(rel.split("/", 1)[0])
 
     @property
@@ -246,7 +246,7 @@ def write_datasets(root: str, datasets: list[Dataset], staging: str, options: Op
         for split, paths in dataset.splits.items():
             shard_sets[dataset.subdir, split] = ShardSet(os.path.join(staging, dataset.subdir), split,
                                                          shard_count(len(paths), options))
-            tasks += [(os.path.join(root, rel), rel, dataset.label(rel)) for rel in paths]
+            tasks += [(os.path.join(root, rel), rel, dataset.label_of(rel)) for rel in paths]
             targets += [(dataset, split)] * len(paths)
     try:
         results = encoded_records(tasks, options, worker_count(len(tasks), options))

@@ -137,6 +137,10 @@ class GANZooConfig(TrainConfig):
         return self
 
     def validate(self) -> GANZooConfig:
+        for key in ("generator", "discriminator", "loss", "optimizer"):  # the names the templates are keyed by
+            value, allowed = getattr(self, key), self.field(key).metadata["choices"]
+            if value is not None and value not in allowed:
+                raise ValueError(f"{flag_name(key)} must be one of {', '.join(allowed)}, got {value!r}")
         self.resolve()
         conditional = {role: getattr(self, role) in choices.CONDITIONAL_CHOICES
                        for role in ("generator", "discriminator")}

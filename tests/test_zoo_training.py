@@ -1,0 +1,131 @@
+"""Every zoo pairing trains through the shared loop and exports the section-8 signatures; cgan's labels come from
+sub-folders or an .npz; a SIGKILLed wgan job resumes with its critic steps counted right. Tiny: 16 px, 4 filters."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import REPO_ROOT
+from PIL import Image
+from saved_model_tools import decode_png, show_signatures
+from train_data import blob_image, checkpoint_step, optimizer_iterations, read_job, wait_until, write_records
+
+from preprocess import arrays, pipeline
+from trainer import loop
+from trainer.task import resolve_config
+
+SIZE = 16
+TINY = ["--image-size", str(SIZE), "--batch-size", "4", "--latent-dim", "8", "--generator-filters", "4",
+        "--discriminator-filters", "4", "--generator-layers", "1", "--discriminator-layers", "1"]
+PAIRINGS = {  # pairing -> extra flags (each zoo option on in one of them)
+    ("gan", "gan"): ["--loss", "lsgan"],
+    ("dcgan", "dcgan"): ["--augment", "diffaug", "--ema", "0.9"],
+    ("gan", "wgan"): ["--n-critic", "2"],
+    ("dcgan", "wgan-gp"): ["--spectral-norm"],
+    ("cgan", "cgan"): ["--loss", "hinge"],
+}
+EMBEDDINGS_SIGNATURE = {"embeddings": ("DT_FLOAT", (-1, 8)), "key": ("DT_STRING", (-1,))}
+
+
+def write_class_folders(folder, classes=("circles", "squares"), per_class: int = 6):
+    rng = np.random.default_rng(0)
+    for name in classes:
+        os.makedirs(folder / name, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(blob_image(rng, SIZE + 4)).save(folder / name / f"{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def plain_data(tmp_path_factory):
+    return write_records(str(tmp_path_factory.mktemp("plain")), n_train=16, n_val=4, image_size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def labelled_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("labelled")
+    images = write_class_folders(root / "images")
+    options = pipeline.Options(image_size=SIZE, center_crop=True, workers=1, class_labels=True)
+    pipeline.run(str(images), str(root / "data"), options, progress=False)
+    return str(root / "data")
+
+
+def test_class_labels_come_from_sub_folders(labelled_data):
+    with open(os.path.join(labelled_data, "manifest.json")) as f:
+        assert json.load(f)["classes"] == [{"name": "circles"}, {"name": "squares"}]
+    records = tf.data.TFRecordDataset(tf.io.gfile.glob(os.path.join(labelled_data, "*.tfrecord")))
+    labels = {}
+    for serialized in records:
+        example = tf.train.Example.FromString(serialized.numpy())
+        name = example.features.feature["image/filename"].bytes_list.value[0].decode()
+        labels[name] = example.features.feature["image/label"].int64_list.value[0]
+    assert len(labels) == 12 and all(labels[n] == (n.startswith("squares/")) for n in labels)
+
+
+def test_npz_input_with_labels(tmp_path):
+    images = np.random.default_rng(1).uniform(0, 1, [10, 20, 20]).astype(np.float32)
+    np.savez(tmp_path / "digits.npz", images=images, labels=np.arange(10) % 3)
+    options = pipeline.Options(image_size=SIZE, workers=1, val_fraction=0.2)
+    summary = arrays.run(str(tmp_path / "digits.npz"), str(tmp_path / "data"), options)
+    assert summary.datasets[0].counts == {"train": 8, "val": 2}
+    with open(tmp_path / "data" / "manifest.json") as f:
+        manifest = json.load(f)
+    assert manifest["classes"] == [{"name": "0"}, {"name": "1"}, {"name": "2"}] and manifest["center_crop"]
+
+
+@pytest.mark.parametrize("pairing", list(PAIRINGS), ids=lambda pairing: "-".join(pairing))
+def test_each_pairing_trains_through_the_shared_loop_and_exports(pairing, plain_data, labelled_data, tmp_path):
+    generator, discriminator = pairing
+    data = labelled_data if generator == "cgan" else plain_data
+    config = resolve_config(["--model", "gan", "--generator", generator, "--discriminator", discriminator,
+                             "--data-dir", data, "--job-dir", str(tmp_path / "job"), "--max-steps", "2",
+                             "--sample-every-steps", "1", "--summary-every-steps", "1", *TINY,
+                             *PAIRINGS[pairing]])
+    result = loop.train(config)
+    assert result.state == "SUCCEEDED" and result.step == 2
+    saved = json.loads((tmp_path / "job" / "config.json").read_text())
+    assert (saved["generator"], saved["discriminator"]) == pairing and saved["n_critic"] >= 1
+
+    loaded = tf.saved_model.load(result.export_dir)
+    assert set(loaded.signatures) == {"embeddings", "serving_default"}
+    inputs = {"embeddings": tf.random.normal([3, 8]), "key": tf.constant(["a", "b", "c"])}
+    if generator == "cgan":
+        inputs["label"] = tf.constant([0, 1, 1], tf.int64)
+        classes = json.loads(open(os.path.join(result.export_dir, "assets", "classes.json")).read())
+        assert classes == {"classes": [{"name": "circles"}, {"name": "squares"}]}
+    outputs = loaded.signatures["serving_default"](**inputs)
+    assert [decode_png(png).shape for png in outputs["image_bytes"].numpy()] == [(SIZE, SIZE, 3)] * 3
+    if generator == "cgan":  # exactly the two signatures, with the label input
+        shown = show_signatures(result.export_dir)
+        assert set(shown) - {"__saved_model_init_op"} == {"embeddings", "serving_default"}
+        assert shown["embeddings"][0] == {**EMBEDDINGS_SIGNATURE, "label": ("DT_INT64", (-1,))}
+        with pytest.raises(tf.errors.InvalidArgumentError, match="class id in \\[0, 2\\)"):
+            loaded.signatures["embeddings"](**{**inputs, "label": tf.constant([0, 2, 1], tf.int64)})
+
+
+def test_wgan_resumes_after_sigkill_with_its_critic_steps(plain_data, tmp_path):
+    job = tmp_path / "job"
+    command = [sys.executable, "-m", "trainer.task", "--model", "gan", "--generator", "dcgan", "--discriminator",
+               "wgan", "--data-dir", plain_data, "--job-dir", str(job), "--max-steps", "60",
+               "--checkpoint-every-steps", "5", "--sample-every-steps", "1000", *TINY]
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    wait_until(lambda: checkpoint_step(job) is not None, 240, proc, "the first checkpoint")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = checkpoint_step(job)
+    assert 0 < killed_at < 60
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"at step {killed_at}" in done.stdout + done.stderr
+    assert read_job(job)["state"] == "SUCCEEDED"
+    iterations = optimizer_iterations(str(job / "checkpoints" / "ckpt-60"))
+    by_network = {("generator" if "generator" in key else "discriminator"): value
+                  for key, value in iterations.items()}
+    assert by_network == {"generator": 60, "discriminator": 5 * 60}  # one step = 1 G update after 5 critic ones
