@@ -187,7 +187,7 @@ def test_the_names_are_those_of_the_registries():
 
     from trainer import losses
 
-    assert set(losses.GAN_LOSSES) == set(choices.GAN_LOSSES)
+    assert set(losses.GAN_LOSSES) == set(choices.GAN_LOSSES) | set(choices.ZOO_LOSSES.values())
     for name, network in choices.NETWORKS.items():
         module, function = network.builder.split(":")
         assert callable(getattr(importlib.import_module(module), function)), name

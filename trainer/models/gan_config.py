@@ -93,9 +93,9 @@ class GANZooConfig(TrainConfig):
     optimizer: str | None = option(None, "the optimizer of both networks", choices=choices.OPTIMIZERS,
                                    default_text="the loss's template")
     generator_learning_rate: float | None = option(None, "the generator's learning rate",
-                                                   default_text="--learning-rate")
+                                                   default_text="the learning rate")
     discriminator_learning_rate: float | None = option(None, "the discriminator's learning rate",
-                                                       default_text="--learning-rate")
+                                                       default_text="the learning rate")
     beta2: float | None = option(None, "Adam beta2", default_text="the loss's template")
     n_critic: int | None = option(None, "discriminator updates per step", minimum=1,
                                   default_text="the loss's: 5 for wgan and wgan-gp, else 1")

@@ -9,6 +9,7 @@ them. A config naming both a zoo generator/discriminator and another `"model"` i
 """
 from __future__ import annotations
 
+from trainer import choices
 from trainer.config import comma_list
 from trainer.models.gan_config import ZOO_MODEL
 
@@ -24,7 +25,11 @@ BLOCK_KEYS = {
 
 
 def is_zoo_config(values: dict) -> bool:
-    return any(role in values for role in ROLES) or values.get("model") == ZOO_MODEL
+    """A choice block (`{"choice": ...}`), a zoo choice name under a role without another model (the VAE-GAN and
+    CycleGAN have `discriminator` options of their own, naming networks), or `"model": "gan"`."""
+    blocks = any(isinstance(values.get(role), dict) for role in ROLES)
+    named = any(values.get(role) in choices.ZOO_CHOICES for role in ROLES)
+    return blocks or values.get("model") == ZOO_MODEL or (named and "model" not in values)
 
 
 def _block(role: str, block, where: str) -> dict:
@@ -49,7 +54,7 @@ def genart_values(values: dict, where: str = "") -> dict:
         return values
     model = values.get("model", ZOO_MODEL)
     if model != ZOO_MODEL:
-        roles = " and ".join(role for role in ROLES if role in values)
+        roles = " and ".join(role for role in ROLES if isinstance(values.get(role), dict))
         raise ValueError(f"{where}the config names both the model {model!r} and a zoo {roles}: a zoo config picks "
                          f"its networks with \"generator\"/\"discriminator\", another model with \"model\"; "
                          f"keep one")
