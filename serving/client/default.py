@@ -44,8 +44,8 @@ def predict(model: str, instances: list, signature_name: str | None = None, vers
     return _client().predict(model, instances, signature_name=signature_name, version=version)
 
 
-def generate(model: str, embeddings) -> list[bytes]:
-    return _client().generate(model, embeddings)
+def generate(model: str, embeddings, labels=None) -> list[bytes]:
+    return _client().generate(model, embeddings, labels=labels)
 
 
 def embed(model: str, images: list[bytes]) -> np.ndarray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from artifacts.export import DEFAULT_SIGNATURE, EMBEDDINGS, IMAGE_BYTES, KEY
+from artifacts.export import DEFAULT_SIGNATURE, EMBEDDINGS, IMAGE_BYTES, KEY, LABEL
 from serving.client.common import ServingError
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -105,9 +105,12 @@ class GrpcClient:
         return [{alias: V.json_value(array[i], alias) for alias, array in sorted(outputs.items())}
                 for i in range(size)]
 
-    def generate(self, model: str, embeddings, version: int | None = None) -> list[bytes]:
+    def generate(self, model: str, embeddings, version: int | None = None, labels=None) -> list[bytes]:
         array = np.asarray(embeddings, dtype=np.float32)
-        outputs = self.predict_tensors(model, {EMBEDDINGS: array, KEY: _keys(len(array))}, version=version)
+        inputs = {EMBEDDINGS: array, KEY: _keys(len(array))}
+        if labels is not None:  # a class-conditional model's class ids
+            inputs[LABEL] = np.asarray(labels, dtype=np.int64)
+        outputs = self.predict_tensors(model, inputs, version=version)
         return [bytes(item) for item in outputs[IMAGE_BYTES]]
 
     def embed(self, model: str, images: list[bytes], version: int | None = None) -> np.ndarray:

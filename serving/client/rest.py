@@ -16,7 +16,7 @@ import urllib.request
 
 import numpy as np
 
-from artifacts.export import EMBEDDINGS, IMAGE_BYTES, KEY
+from artifacts.export import EMBEDDINGS, IMAGE_BYTES, KEY, LABEL
 from serving.client.common import DEFAULT_SERVER, ServingError
 
 
@@ -29,11 +29,14 @@ def _model_path(model: str, version: int | None = None, label: str | None = None
     return path
 
 
-def _embedding_instances(embeddings) -> list[dict]:
+def _embedding_instances(embeddings, labels=None) -> list[dict]:
     array = np.asarray(embeddings, dtype=np.float32)
     if array.ndim != 2:
         raise ValueError(f"embeddings must be 2-D [n, latent_dim], got shape {array.shape}")
-    return [{EMBEDDINGS: [float(x) for x in row], KEY: str(i)} for i, row in enumerate(array)]
+    rows = [{EMBEDDINGS: [float(x) for x in row], KEY: str(i)} for i, row in enumerate(array)]
+    for row, label in zip(rows, [] if labels is None else labels):  # a class-conditional model's class ids
+        row[LABEL] = int(label)
+    return rows
 
 
 def _image_instances(images: list[bytes]) -> list[dict]:
@@ -107,9 +110,9 @@ class RestClient:
     def models(self) -> list[dict]:
         return self.request("GET", "/v1/models")["models"]
 
-    def generate(self, model: str, embeddings, version: int | None = None) -> list[bytes]:
-        """Embeddings [n, latent_dim] -> n PNG images (the `embeddings` signature)."""
-        rows = self.predict(model, _embedding_instances(embeddings), version=version)
+    def generate(self, model: str, embeddings, version: int | None = None, labels=None) -> list[bytes]:
+        """Embeddings [n, latent_dim] (+ n class ids for a cgan) -> n PNG images (the `embeddings` signature)."""
+        rows = self.predict(model, _embedding_instances(embeddings, labels), version=version)
         return [base64.b64decode(row[IMAGE_BYTES]["b64"]) for row in rows]
 
     def embed(self, model: str, images: list[bytes], version: int | None = None) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from artifacts.export import DEFAULT_SIGNATURE, KEY, read_saved_model_bytes
+from artifacts.export import DEFAULT_SIGNATURE, KEY, read_classes, read_saved_model_bytes
 from serving.server import values as V
 
 
@@ -95,6 +95,7 @@ class LoadedModel:
     def __init__(self, path: str, name: str = "", version: int = 0):
         self.path, self.name, self.version = path, name, int(version)
         self.signature_defs = _read_signature_defs(path)
+        self.classes = read_classes(path)  # assets/classes.json of a class-conditional model, else None
         self._saved = tf.saved_model.load(path, tags=[tf.saved_model.SERVING])  # keeps the functions alive
         self.signatures = {n: Signature(n, self.signature_defs[n], f, name, self.version)
                            for n, f in sorted(self._saved.signatures.items()) if n in self.signature_defs}
@@ -152,7 +153,14 @@ def run_batch(signature: Signature, batch: dict[str, np.ndarray]) -> dict[str, n
         tensors = {a: tf.constant(batch[a], dtype=i.dtype) for a, i in signature.inputs.items()}
         result = signature.function(**tensors)
     except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as err:
-        raise InvalidInput(err.message.splitlines()[0][:500]) from None
+        raise InvalidInput(error_line(err.message)) from None
     except tf.errors.OpError as err:
-        raise PredictionError(f"{type(err).__name__}: {err.message.splitlines()[0][:500]}") from None
+        raise PredictionError(f"{type(err).__name__}: {error_line(err.message)}") from None
     return {alias: tensor.numpy() for alias, tensor in result.items()}
+
+
+def error_line(message: str) -> str:
+    """The line of a TensorFlow error that says what went wrong: a failed in-graph check's (an eager call's first
+    line is only "Graph execution error:"), else the first."""
+    lines = message.splitlines() or [""]
+    return next((line for line in lines if line.startswith("assertion failed:")), lines[0])[:500]

@@ -158,10 +158,13 @@ class RestApi:
     def metadata(self, name: str, version: int | None, label: str | None) -> Response:
         try:
             with self.manager.use(name, version, label) as served:
-                response = metadata_proto(served.model)
+                response, classes = metadata_proto(served.model), served.model.classes
         except core.PredictionError as err:
             raise HttpError(err.http_status, str(err)) from None
-        return JSONResponse(_proto_json(response))
+        body = _proto_json(response)
+        if classes is not None:  # genart's extension (INTERFACE.md section 8): the model's class list
+            body["metadata"]["classes"] = classes
+        return JSONResponse(body)
 
     def list_models(self) -> Response:
         models = []

@@ -183,7 +183,7 @@ class GANZoo(GenerativeModel):
         def conditional(latents, labels):
             in_range = tf.logical_and(labels >= 0, labels < self.num_classes)
             check = tf.debugging.Assert(tf.reduce_all(in_range), [
-                f"'{LABEL}' must be a class id in [0, {self.num_classes}) (assets/{CLASSES_ASSET}); got", labels])
+                f"{LABEL} must be a class id in [0, {self.num_classes}) (assets/{CLASSES_ASSET}); got", labels])
             with tf.control_dependencies([check]):
                 return self.generate(latents, tf.identity(labels), generator=generator)
 
