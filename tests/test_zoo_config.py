@@ -99,3 +99,24 @@ def test_arrays_are_normalised_and_pickles_refused(tmp_path):
     (tmp_path / "data.pkl").write_bytes(b"not even read")
     with pytest.raises(arrays.PreprocessError, match="pickle.*np.savez.*--allow-pickle"):
         arrays.load(str(tmp_path / "data.pkl"))
+
+
+def test_gan_toolkit_sample_config_with_its_own_spellings(tmp_path):
+    """IBM gan-toolkit's configs/dcgan_wgan_gp.json plus sample_config4.json's settings, unchanged."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "manifest.json").write_text(json.dumps({"image_size": 32, "center_crop": True,
+                                                    "counts": {"train": 640, "val": 0}}))
+    config = _config(tmp_path, {
+        "result_path": "train_results/Comb/DCGAN/WGAN_GP", "save_model_path": "saved_models/Comb/DCGAN/WGAN_GP",
+        "performance_log": "logs/Comb/DCGAN/WGAN_GP", "GAN_model": {"epochs": "50", "mini_batch_size": 64,
+                                                                    "clip_value": -1, "lambda_gp": 10},
+        "generator": {"choice": "dcgan", "loss": "Mean", "channels": 3,
+                      "optimizer": {"choice": "Adam", "learning_rate": 0.0001, "b1": 0.0, "b2": 0.9}},
+        "discriminator": {"choice": "wgan_gp", "input_shape": 28},
+        "data_path": "datasets/dataset1.p", "metric_evaluate": "MMD"})
+    assert (config.generator, config.discriminator, config.loss, config.optimizer) == (
+        "dcgan", "wgan-gp", "wgan-gp", "adam")
+    assert (config.generator_learning_rate, config.beta1, config.beta2, config.gp_weight) == (1e-4, 0.0, 0.9, 10)
+    assert config.image_size == 32 and config.clip_value == 0.0 and config.batch_size == 64
+    assert config.max_steps == 50 * 640 // (64 * 5)  # epochs over the data, n_critic batches a step

@@ -78,6 +78,8 @@ def resolve_config(argv: list[str]) -> TrainConfig:
             config.image_size = int(manifest["image_size"])
         if "classes" in config.keys():  # a class-conditional model's classes are the data's
             config.classes = dataset.class_names(manifest)
+        if getattr(config, "epochs", None) and "max_steps" not in explicit:  # gan-toolkit's epochs
+            config.max_steps = config.steps_for_epochs(int(manifest.get("counts", {}).get("train", 0)))
     return config.validate()
 
 

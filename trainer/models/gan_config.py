@@ -9,6 +9,7 @@ values into the config, so the job's config.json holds every setting it trained 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -106,6 +107,8 @@ class GANZooConfig(TrainConfig):
                           "cutout) or a comma list")
     ema: float = option(0.0, "decay of the generator's weight moving average, exported when on (0 = off)",
                         minimum=0)
+    epochs: int | None = option(None, "passes over the training images (gan-toolkit's GAN_model.epochs): sets "
+                                "--max-steps when that is not given", minimum=1, default_text="none")
     metric_evaluate: list[str] = option([], "evaluation metrics (section 9 names) of the final checkpoint")
     data_path: str = option("", "the training data (gan-toolkit's key): image folder, preprocessed data dir, "
                             ".npy or .npz; run_training.sh -d wins", flag=False)
@@ -115,6 +118,11 @@ class GANZooConfig(TrainConfig):
     @property
     def conditional(self) -> bool:
         return self.generator in choices.CONDITIONAL_CHOICES
+
+    def steps_for_epochs(self, train_images: int) -> int:
+        """The steps of `epochs` passes over `train_images` (a step reads n_critic batches)."""
+        self.resolve()
+        return max(1, math.ceil(self.epochs * train_images / (self.batch_size * self.n_critic)))
 
     def resolve(self) -> GANZooConfig:
         """Fill every setting left None from the templates (see the module docstring); returns self."""
