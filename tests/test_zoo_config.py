@@ -3,6 +3,7 @@ array / pickle data sources. TensorFlow-free (but for nothing)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -120,3 +121,15 @@ def test_gan_toolkit_sample_config_with_its_own_spellings(tmp_path):
     assert (config.generator_learning_rate, config.beta1, config.beta2, config.gp_weight) == (1e-4, 0.0, 0.9, 10)
     assert config.image_size == 32 and config.clip_value == 0.0 and config.batch_size == 64
     assert config.max_steps == 50 * 640 // (64 * 5)  # epochs over the data, n_critic batches a step
+
+
+def test_every_example_config_resolves_and_has_its_readme_line(tmp_path):
+    folder = os.path.join(REPO_ROOT, "examples", "configs")
+    with open(os.path.join(REPO_ROOT, "examples", "README.md")) as f:
+        readme = f.read()
+    names = sorted(os.listdir(folder))
+    assert len(names) >= 19
+    for name in names:
+        config = resolve_config(["--config", os.path.join(folder, name), "--data-dir", "d", "--job-dir", "j"])
+        assert config.model == "gan" and os.path.isdir(os.path.join(REPO_ROOT, config.data_path)), name
+        assert f"`{name}`" in readme, f"{name} has no line in examples/README.md"

@@ -103,7 +103,7 @@ class GANZooConfig(TrainConfig):
     clip_value: float | None = option(None, "weight clipping of the discriminator, 0 = off", minimum=0,
                                       default_text="0.01 for wgan, else 0")
     gp_weight: float = option(10.0, "weight λ of the wgan-gp gradient penalty", minimum=0)
-    augment: str = option("none", "DiffAugment before the discriminator: none, diffaug (color,translation,"
+    augment: str = option("diffaug", "DiffAugment before the discriminator: none, diffaug (color,translation,"
                           "cutout) or a comma list")
     ema: float = option(0.0, "decay of the generator's weight moving average, exported when on (0 = off)",
                         minimum=0)
