@@ -129,3 +129,29 @@ def test_wgan_resumes_after_sigkill_with_its_critic_steps(plain_data, tmp_path):
     by_network = {("generator" if "generator" in key else "discriminator"): value
                   for key, value in iterations.items()}
     assert by_network == {"generator": 60, "discriminator": 5 * 60}  # one step = 1 G update after 5 critic ones
+
+
+def test_run_training_with_a_zoo_config_naming_an_npz_data_path(tmp_path):
+    from conftest import free_port
+
+    rng = np.random.default_rng(2)
+    np.savez(tmp_path / "art.npz", images=rng.integers(0, 256, [12, 20, 20, 3], dtype=np.uint8),
+             labels=np.arange(12) % 2)
+    config = tmp_path / "zoo.json"
+    config.write_text(json.dumps({"generator": {"choice": "cgan"}, "discriminator": {"choice": "cgan"},
+                                  "data_path": "art.npz", "metric_evaluate": "MMD", "image_size": SIZE}))
+    (tmp_path / "pickled.pkl").write_bytes(b"never loaded")
+    env = {**os.environ, "GENART_HOME": str(tmp_path / "home")}
+    run = [os.path.join(REPO_ROOT, "run_training.sh"), "-m", "zoo.json", "-p", str(free_port())]
+    refused = subprocess.run([*run, "-d", "pickled.pkl", "-j", "refused"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)  # -d wins over data_path
+    assert refused.returncode == 2 and "np.savez" in refused.stderr and "--allow-pickle" in refused.stderr
+    assert not (tmp_path / "home" / "jobs" / "refused").exists()
+    done = subprocess.run([*run, "-j", "npz", "-s", "2", "--", *TINY], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    job = tmp_path / "home" / "jobs" / "npz"
+    assert read_job(job)["model"] == "gan" and read_job(job)["state"] == "SUCCEEDED"
+    saved = json.loads((job / "config.json").read_text())
+    assert saved["classes"] == ["0", "1"] and saved["metric_evaluate"] == ["mmd"] and saved["generator"] == "cgan"
+    assert os.path.exists(job / "export" / "assets" / "classes.json")
