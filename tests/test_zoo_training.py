@@ -155,3 +155,7 @@ def test_run_training_with_a_zoo_config_naming_an_npz_data_path(tmp_path):
     saved = json.loads((job / "config.json").read_text())
     assert saved["classes"] == ["0", "1"] and saved["metric_evaluate"] == ["mmd"] and saved["generator"] == "cgan"
     assert os.path.exists(job / "export" / "assets" / "classes.json")
+    deployed = subprocess.run([os.path.join(REPO_ROOT, "create_model.sh"), "-j", "npz"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert deployed.returncode == 0, deployed.stderr
+    assert os.path.exists(tmp_path / "home" / "models" / "npz" / "1" / "assets" / "classes.json")
