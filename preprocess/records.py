@@ -2,7 +2,8 @@
 
 Owns:
 - the `tf.train.Example` feature spec (`image/encoded`, `image/format`, `image/height`, `image/width`,
-  `image/filename`, and for labelled data `image/label`, an int64 class id); shard names and the manifest are the dataset layout's (`artifacts.dataset`);
+  `image/filename`, and for labelled data `image/label`, an int64 class id); shard names and the manifest are
+  the dataset layout's (`artifacts.dataset`);
 - the pixel pipeline: `center_crop_resize` / `resize_shorter_side` (antialiased `tf.image.resize`, rounded to
   uint8), `to_float` ([-1, 1]) and `decode_and_preprocess` — the exact function the exported serving graph calls,
   and the one the trainer calls on center-crop data, so train and serve preprocessing cannot drift apart;

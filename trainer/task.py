@@ -1,8 +1,8 @@
 """`python -m trainer.task`: the trainer's command line (INTERFACE.md section 2, Cloud ML Engine convention).
 
-A config file may use IBM gan-toolkit's keys (`trainer.models.toolkit`). Configuration, lowest to highest priority: the model's config class defaults < the job's saved `config.json` (so
-re-running a job resumes it with the settings it was started with) < `--config FILE.json` (or `--model FILE.json`)
-< flags. `center_crop` always comes from the data's manifest.json; so does `image_size` unless set explicitly.
+Configuration, lowest to highest priority: the model's config class defaults < the job's saved `config.json` (so
+re-running a job resumes it with the settings it was started with) < `--config FILE.json` (or `--model FILE.json`;
+IBM gan-toolkit's keys are read as they are, `trainer.models.toolkit`) < flags. `center_crop` always comes from the data's manifest.json; so does `image_size` unless set explicitly.
 The flags and `--help` are generated from the config dataclasses of every model (`trainer.config`).
 `--help` and argument errors never import TensorFlow.
 """

@@ -1,8 +1,8 @@
 """The GAN zoo (INTERFACE.md section 8): any generator with any discriminator of the same conditioning, trained
 with the loss of the discriminator's choice (`gan_config.py` resolves the choices and their templates).
 
-One step = one update of the generator after `n_critic` discriminator updates, each on its own slice of the
-step's batch (the dataset yields n_critic batches at once), as Arjovsky et al. and Gulrajani et al. do. Per
+One step = one generator update after `n_critic` discriminator updates, each on its own slice of the step's
+batch (the dataset yields n_critic batches at once), as Arjovsky et al. and Gulrajani et al. do. Per
 update: the loss by name (`trainer.losses`), plus λ·(‖∇D(x̂)‖₂ − 1)² on random interpolates for `wgan-gp`; the
 critic's weight clipping is a Keras weight constraint, applied by the optimizer after each of its updates.
 DiffAugment (`--augment`) transforms real and fake images before every discriminator call, in both updates.
