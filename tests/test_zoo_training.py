@@ -159,3 +159,18 @@ def test_run_training_with_a_zoo_config_naming_an_npz_data_path(tmp_path):
                               capture_output=True, text=True, timeout=120)
     assert deployed.returncode == 0, deployed.stderr
     assert os.path.exists(tmp_path / "home" / "models" / "npz" / "1" / "assets" / "classes.json")
+
+
+def test_a_preprocessed_data_path_is_used_or_copied(plain_data, tmp_path):
+    from trainer import prepare
+
+    config = tmp_path / "zoo.json"
+    config.write_text(json.dumps({"generator": "dcgan", "discriminator": "dcgan", "data_path": plain_data}))
+    assert resolve_config(["--config", str(config), "--job-dir", str(tmp_path / "j")]).data_dir == plain_data
+    job = tmp_path / "job"
+    flags = ["--model", "gan", "--data-dir", str(job / "data"), "--job-dir", str(job)]
+    assert prepare.main(["--source", plain_data, "--", *flags]) == 0
+    with open(os.path.join(plain_data, "manifest.json")) as f, open(job / "data" / "manifest.json") as g:
+        assert json.load(f) == json.load(g)
+    assert sorted(os.listdir(job / "data")) == sorted(os.listdir(plain_data))
+    assert prepare.main(["--source", plain_data, "--", *flags]) == 0  # up to date: not copied again
