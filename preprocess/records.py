@@ -213,6 +213,13 @@ def parse_example(serialized: tf.Tensor) -> dict:
     return tf.io.parse_single_example(serialized, FEATURES)
 
 
+def _training_image(encoded: tf.Tensor, image_size: int, whole: bool) -> tf.Tensor:
+    """A stored PNG as the trainer sees it: center crop (`whole`), else a random crop + flip."""
+    if whole:
+        return decode_and_preprocess(encoded, image_size)
+    return random_crop_flip(tf.io.decode_png(encoded, channels=3), image_size)
+
+
 def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_size: int, *,
                  training: bool = True, shuffle_buffer: int = 2048, seed: int | None = None,
                  drop_remainder: bool = True, labels: bool = False) -> tf.data.Dataset:
@@ -232,16 +239,13 @@ def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_siz
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
 
-    def _image(encoded):
-        if center_crop or not training:
-            return decode_and_preprocess(encoded, image_size)
-        return random_crop_flip(tf.io.decode_png(encoded, channels=3), image_size)
+    whole = center_crop or not training
 
     def _load(serialized):
         if labels:
             example = tf.io.parse_single_example(serialized, {**FEATURES, **LABEL_FEATURE})
-            return _image(example["image/encoded"]), example[LABEL]
-        return _image(parse_example(serialized)["image/encoded"])
+            return _training_image(example["image/encoded"], image_size, whole), example[LABEL]
+        return _training_image(parse_example(serialized)["image/encoded"], image_size, whole)
 
     ds = ds.map(_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
