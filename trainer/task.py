@@ -21,7 +21,8 @@ DESCRIPTION = """Train a genart model. Every option can also be set in a JSON co
 FILE.json) under its name with underscores, e.g. {"model": "cyclegan", "pool_size": 10}; flags override it."""
 EXAMPLES = """Examples:
   python -m trainer.task --data-dir workspace/jobs/faces/data --job-dir workspace/jobs/faces --max-steps 2000
-  python -m trainer.task --data-dir gs://my-bucket/data --job-dir gs://my-bucket/jobs/anime --model cyclegan"""
+  python -m trainer.task --data-dir gs://my-bucket/data --job-dir gs://my-bucket/jobs/anime --model cyclegan
+  python -m trainer.task --config examples/configs/dcgan_wgan_gp.json --data-dir DATA --job-dir workspace/jobs/zoo"""
 
 
 def build_parser() -> argparse.ArgumentParser:
