@@ -6,7 +6,8 @@
   and WGAN, `layer` or `none` for WGAN-GP, whose penalty is per example), one score out and no sigmoid (every
   loss takes logits). Both sized from the image size (4 * 2**n).
 With `num_classes` > 0 a network is class-conditional (Mirza & Osindero 2014, `cgan`): it takes `[x, label]`; the
-generator concatenates a label embedding to the latent, the critic an embedded label plane to the image channels.
+generator concatenates a label embedding to the latent, the critic an embedded label plane to the image channels
+and adds a projection of its features on a label embedding to its score (Miyato & Koyama 2018).
 Critic options: `spectral_norm` wraps every conv and dense layer (Miyato et al. 2018); `clip_value` > 0 keeps every
 weight in [-c, c] after each optimizer update (WGAN's weight clipping, as Keras weight constraints).
 """
@@ -93,11 +94,17 @@ class _CriticLayers:
             raise ValueError(f"unknown critic normalisation {self.norm!r}; known: batch, layer, none")
         return x
 
-    def embedding(self, num_classes: int, size: int):
-        return layers.Embedding(num_classes, size, embeddings_constraint=self.constraint, name="label_embedding")
+    def embedding(self, num_classes: int, size: int, name: str = "label_embedding"):
+        return layers.Embedding(num_classes, size, embeddings_constraint=self.constraint, name=name)
 
-    def score(self, x):
-        return self.weighted(layers.Dense, 1, name="score")(x)
+    def score(self, x, label=None, num_classes: int = 0):
+        """The score of features `x` [N, F]: linear, plus for a conditional critic the projection of `x` on
+        the label's embedding (Miyato & Koyama 2018), which ties the score to the class."""
+        score = self.weighted(layers.Dense, 1, name="score")(x)
+        if label is None:
+            return score
+        projection = layers.Dot(axes=1)([self.embedding(num_classes, int(x.shape[-1]), "label_projection")(label), x])
+        return layers.Add(name="score_and_projection")([score, projection])
 
 
 def _image_and_label(image_size: int, num_classes: int):
@@ -120,7 +127,7 @@ def conv_critic(image_size: int = 64, base_filters: int = 64, norm: str = "batch
         if stage:
             x = build.normalize(x, [1, 2, 3])
         x = layers.LeakyReLU(LEAK)(x)
-    return keras.Model(inputs, build.score(layers.Flatten()(x)), name=name)
+    return keras.Model(inputs, build.score(layers.Flatten()(x), label, num_classes), name=name)
 
 
 def mlp_critic(image_size: int = 64, base_filters: int = 256, hidden_layers: int = 3, norm: str = "none",
@@ -137,4 +144,4 @@ def mlp_critic(image_size: int = 64, base_filters: int = 256, hidden_layers: int
         if i:
             x = build.normalize(x, -1)
         x = layers.LeakyReLU(LEAK)(x)
-    return keras.Model(inputs, build.score(x), name=name)
+    return keras.Model(inputs, build.score(x, label, num_classes), name=name)
