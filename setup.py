@@ -19,6 +19,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["artifacts", "artifacts.*", "preprocess", "preprocess.*", "trainer", "trainer.*", "serving", "serving.*"]),
+    # the web studio (serving/server/static/): HTML, CSS and JavaScript modules served by `serving.server`
+    package_data={"serving.server": ["static/**/*"]},
     install_requires=_requirements("requirements.txt"),
     extras_require={"test": _requirements("requirements-test.txt")},
 )
