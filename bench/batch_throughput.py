@@ -14,10 +14,11 @@ each model it then times, every instance becoming a PNG written as one JSON line
   writing both output files.
 Both sides run in one warm process: TensorFlow and Beam are imported and one 10-instance pipeline has run before
 any timing (the cold start of that first run is printed too), as `python -m` pays those imports either way.
-Models: `tiny` (the 8x8 test decoder: per-call overhead dominates, as with any small model) and `dcgan` (a
-DCGAN-sized decoder to 64x64: dense + 4 transposed convolutions, compute-bound on CPU), both from
-`tests/serving_models.py`; or `--model-dir` for a real export. Numbers are whatever the machine gives while
-other work runs on it (the load average is printed): run it twice if the load is noisy.
+Models: untrained VAE-GANs exported by `trainer.sample_exports` (the real networks and signatures): `tiny`
+(16 px, 4 filters: per-call overhead dominates, as with any small model) and `dcgan` (64 px, 64 filters: the
+decoder is dense + 4 transposed convolutions to 64x64, compute-bound on CPU); or `--model-dir` for a trained
+export. Numbers are whatever the machine gives while other work runs on it (the load average is printed): run it
+twice if the load is noisy.
 """
 from __future__ import annotations
 
@@ -125,20 +126,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--instances", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--models", default="tiny,dcgan", help="test models to run: tiny, dcgan or both")
+    parser.add_argument("--models", default="tiny,dcgan", help="untrained models to run: tiny, dcgan or both")
     parser.add_argument("--model-dir", help="a VAE-GAN export to run instead of the test models")
     parser.add_argument("--modes", default="in_memory,multi_threading,multi_processing",
                         help="DirectRunner modes; in_memory runs 1 worker, the others --direct_num_workers 2")
     args = parser.parse_args()
 
-    from tests.serving_models import saved_model
+    from trainer.sample_exports import export_untrained
 
     work = tempfile.mkdtemp(prefix="genart-batch-bench-")
     try:
         pattern = write_instances(os.path.join(work, "in"), args.instances)
         print(f"{args.instances} embeddings instances in {FILES} files; {os.cpu_count()} CPUs", flush=True)
         models = ({"export": args.model_dir} if args.model_dir else
-                  {name: saved_model("vaegan", 1, dcgan=name == "dcgan") for name in args.models.split(",")})
+                  {name: export_untrained("vaegan", os.path.join(work, f"model-{name}"), seed=1,
+                                          dcgan_sized=name == "dcgan") for name in args.models.split(",")})
         warm_up = write_instances(os.path.join(work, "warm-up"), 10)
         seconds, _ = timed(pipeline, next(iter(models.values())), warm_up, os.path.join(work, "out-warm-up"),
                            args.batch_size, [])

@@ -11,8 +11,9 @@ Prints, in one run:
   made with `tf.make_tensor_proto` beforehand), each with its ratio to (a) (goal: REST <= 1.3x);
 - throughput (instances/s) of `--concurrency` client threads sending batch-1 REST requests for `--seconds`, to a
   server without and then with `--enable-batching` (goal: >= 3x with batching), and the same over gRPC.
-The model is the DCGAN-sized VAE-GAN-like export of `tests/serving_models.py` (dense + 4 transposed convolutions
-to 64x64, PNG-encoded), unless `--model-dir`. Client threads run in this process, on the same CPUs as the server:
+The model is an untrained DCGAN-sized VAE-GAN exported by `trainer.sample_exports` (the real networks and
+signatures at 64 px, 64 filters: the decoder is dense + 4 transposed convolutions to 64x64, PNG-encoded; `--tiny`:
+16 px, 4 filters), unless `--model-dir`. Client threads run in this process, on the same CPUs as the server:
 numbers are whatever the machine gives while other work runs on it.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ import urllib.request
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
+sys.path.insert(0, REPO)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -159,9 +160,9 @@ def alternating_throughput(makers: dict, threads: int, seconds: float, rounds: i
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", help="a SavedModel with an `embeddings` signature (default: synthetic)")
+    parser.add_argument("--model-dir", help="a SavedModel with an `embeddings` signature (default: untrained)")
     parser.add_argument("--tiny", action="store_true",
-                        help="use the tiny synthetic model (8x8 images: per-request overhead dominates)")
+                        help="use the tiny untrained model (16x16 images: per-request overhead dominates)")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -180,17 +181,17 @@ def main() -> int:
         if args.model_dir:
             shutil.copytree(latest_export(args.model_dir), os.path.join(base, "1"))
         else:
-            import serving_models
+            from trainer.sample_exports import export_untrained
 
-            shutil.copytree(serving_models.saved_model("vaegan", 1, dcgan=not args.tiny), os.path.join(base, "1"))
+            export_untrained("vaegan", os.path.join(base, "1"), seed=1, dcgan_sized=not args.tiny)
         model = core.load_model(os.path.join(base, "1"), "bench", 1)
         signature = model.signature("embeddings")
         latent = signature.inputs["embeddings"].shape[1]
         embedding = np.random.default_rng(0).normal(size=(1, latent)).astype(np.float32)
         tensors = {"embeddings": tf.constant(embedding), "key": tf.constant(["0"])}
         body = json.dumps({"instances": [{"embeddings": [float(x) for x in embedding[0]], "key": "0"}]}).encode()
-        synthetic = "tiny" if args.tiny else "DCGAN-sized"
-        print(f"model: {args.model_dir or f'synthetic {synthetic} VAE-GAN-like decoder (tests/serving_models.py)'}; "
+        untrained = "tiny" if args.tiny else "DCGAN-sized"
+        print(f"model: {args.model_dir or f'untrained {untrained} VAE-GAN (trainer.sample_exports)'}; "
               f"{os.cpu_count()} CPUs; {args.requests} requests per latency row", flush=True)
         plain = Server(base, os.path.join(work, "plain.log"))
         batched = Server(base, os.path.join(work, "batched.log"), "--enable-batching", "--max-batch-size",

@@ -23,17 +23,17 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO_ROOT, os.path.join(REPO_ROOT, "tests")]
 UNPAIRED_MODELS = {"cyclegan"}
-ROWS = {"vaegan": {"image_size": 64, "batch_size": 64}, "cyclegan": {"image_size": 128, "batch_size": 1}}
+ROW_IMAGE_SIZES = {"vaegan": 64, "cyclegan": 128}  # the batch size of a row is its model's default (64 / 1)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="all", help="vaegan, cyclegan or all (default: one row each)")
     parser.add_argument("--image-size", type=int, default=None, help="default: the row's (64 / 128)")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: the row's (64 / 1)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the model's (64 / 1)")
     parser.add_argument("--base-filters", type=int, default=16)
     parser.add_argument("--latent-dim", type=int, default=100)
-    parser.add_argument("--n-blocks", type=int, default=None, help="CycleGAN ResNet blocks")
+    parser.add_argument("--n-blocks", type=int, default=None, help="CycleGAN ResNet blocks (default: the model's)")
     parser.add_argument("--steps", type=int, default=30, help="timed steps of each measurement")
     parser.add_argument("--images", type=int, default=512, help="generated training images")
     return parser.parse_args(argv)
@@ -46,7 +46,9 @@ def peak_rss_mib() -> float:
 def write_data(model: str, data_dir: str, image_size: int, images: int) -> None:
     from train_data import write_records
 
-    for sub in (("A", "B") if model in UNPAIRED_MODELS else ("",)):
+    from artifacts.dataset import DOMAINS
+
+    for sub in (DOMAINS if model in UNPAIRED_MODELS else ("",)):
         write_records(os.path.join(data_dir, sub), n_train=images, n_val=16, image_size=image_size,
                       center_crop=False, seed=len(sub))
 
@@ -58,7 +60,7 @@ class BareStep:
         import tensorflow as tf
 
         from trainer import distribute
-        from trainer.base import model_class
+        from trainer.models import model_class
 
         self.model = model_class(config.model)(config)
         self.model.build_for_training()
@@ -96,25 +98,28 @@ def full_loop(config) -> tuple[float, float]:
 
 
 def measure(model: str, args: argparse.Namespace) -> dict:
-    """One row: bare step vs full loop of `model` (image size and batch from ROWS unless given)."""
+    """One row: bare step vs full loop of `model` (image size from ROW_IMAGE_SIZES, batch size the model's
+    default, unless given)."""
     import tensorflow as tf
 
-    from trainer import distribute
-    from trainer.config import TrainConfig
+    from trainer import distribute, models
 
-    image_size = args.image_size or ROWS[model]["image_size"]
-    batch_size = args.batch_size or ROWS[model]["batch_size"]
+    config_class = models.config_class(model)
+    image_size = args.image_size or ROW_IMAGE_SIZES[model]
+    batch_size = args.batch_size or config_class().batch_size
+    # --n-blocks is CycleGAN's: a VAE-GAN row of `--model all` runs without it
+    model_options = {"n_blocks": args.n_blocks} if args.n_blocks and "n_blocks" in config_class.keys() else {}
     work = tempfile.mkdtemp(prefix="genart-bench-")
     try:
         data_dir = os.path.join(work, "data")
         write_data(model, data_dir, image_size, args.images)
         every = max(1, args.steps // 2)
-        config = TrainConfig(
-            model=model, data_dir=data_dir, job_dir=os.path.join(work, "bench_job"),
+        config = config_class.from_dict(dict(
+            data_dir=data_dir, job_dir=os.path.join(work, "bench_job"),
             image_size=image_size, batch_size=batch_size, base_filters=args.base_filters,
-            latent_dim=args.latent_dim, n_blocks=args.n_blocks, max_steps=args.steps + 1,
+            latent_dim=args.latent_dim, max_steps=args.steps + 1, **model_options,
             summary_every_steps=max(1, args.steps // 6), sample_every_steps=every, checkpoint_every_steps=every,
-        ).validate()
+        )).validate()
         device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
         print(f"settings: model={model} image_size={image_size} batch_size={batch_size} "
               f"base_filters={args.base_filters} latent_dim={args.latent_dim} steps={args.steps} "
@@ -137,7 +142,7 @@ def measure(model: str, args: argparse.Namespace) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    models = list(ROWS) if args.model == "all" else [args.model]
+    models = list(ROW_IMAGE_SIZES) if args.model == "all" else [args.model]
     rows = [measure(model, args) for model in models]
     print("\nmodel                    (a) bare img/s  (b) full loop img/s  ratio b/a (goal >= 0.9)  "
           "first step a / b (tracing)")

@@ -7,7 +7,8 @@ gcp-storage-emulator (gs:// inputs, outputs and GENART_HOME, --model via the reg
 reads the outputs of those shared runs. Further runs: TF_RECORD input (JSON, raw image, tf.train.Example and
 garbage records, one file gzipped) with --model/--version on a local registry; a batch that blows up inside
 RunInference (dead-letter output); the real `python -m` entry point with Beam options passed through.
-Models are the tiny deterministic SavedModels of `tests/serving_models.py` (embedding outputs = version + ε).
+Models are real exports of untrained tiny VAE-GANs (`serving_helpers`, version N = seed N); which version answered
+is read from the embeddings, matched against each export called directly.
 """
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ import uuid
 import numpy as np
 import pytest
 from PIL import Image
+from serving_helpers import (IMAGE_SIZE, LATENT_DIM, b64, build_registry, embedding_lines, export_path, jpeg_bytes,
+                             random_embedding, read_batch_outputs, which_versions)
 
 from artifacts import storage
 from preprocess.records import make_example
 from serving.batch import beam_inference
 from serving.batch import cli as batch_predict
-from tests import serving_models as sm
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MALFORMED = {  # kind -> the words its error message must contain
@@ -43,14 +45,6 @@ MALFORMED = {  # kind -> the words its error message must contain
 # ---------------------------------------------------------------- the 500-instance job
 
 
-def _embedding(rng, size: int = sm.LATENT_DIM) -> list[float]:
-    return [round(float(x), 4) for x in rng.normal(size=size)]
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 def make_job() -> tuple[dict[str, list[str]], list[dict]]:
     """({file name: lines}, [{file, line, kind, key (None: missing)}]) — 500 instances, 20 of them malformed."""
     rng = np.random.default_rng(7)
@@ -62,7 +56,7 @@ def make_job() -> tuple[dict[str, list[str]], list[dict]]:
         kind, name = kinds[index], f"part-{n % 3}.json"
         key: str | None = f"{kind}-{n}"
         if kind == "embeddings":
-            instance = {"embeddings": _embedding(rng), "key": key}
+            instance = {"embeddings": random_embedding(rng), "key": key}
             if n % 50 == 0:  # no key: filled with the location
                 del instance["key"]
                 key = None
@@ -70,20 +64,21 @@ def make_job() -> tuple[dict[str, list[str]], list[dict]]:
                 instance["key"], key = 9000 + n, str(9000 + n)
             line = json.dumps(instance)
         elif kind == "image":
-            line = json.dumps({"image_bytes": {"b64": _b64(sm.jpeg_bytes(n))}, "key": key})
+            line = json.dumps({"image_bytes": {"b64": b64(jpeg_bytes(n))}, "key": key})
         elif kind == "bad_json":
             line = f'{{"key": "{key}", "embeddings": [0.5, 0.25,'  # truncated; its key is still readable
         elif kind == "wrong_length":
-            line = json.dumps({"embeddings": _embedding(rng, sm.LATENT_DIM - 1), "key": key})
+            line = json.dumps({"embeddings": random_embedding(rng, LATENT_DIM - 1), "key": key})
         elif kind == "bad_b64":
             line = json.dumps({"image_bytes": {"b64": "not*base64!"}, "key": key})
         else:
-            line = json.dumps({"embeddings": [float("nan")] + _embedding(rng, sm.LATENT_DIM - 1), "key": key})
+            line = json.dumps({"embeddings": [float("nan")] + random_embedding(rng, LATENT_DIM - 1), "key": key})
         lines = files[name]
         if n % 25 == 3:
             lines.append("" if n % 2 else "   \t")  # blank lines are not instances
         lines.append(line)
-        expected.append({"file": name, "line": len(lines), "kind": kind, "key": key})
+        expected.append({"file": name, "line": len(lines), "kind": kind, "key": key,
+                         **({"image": jpeg_bytes(n)} if kind == "image" else {})})
     files["part-0.json"].append("")  # a trailing blank line too
     return files, expected
 
@@ -95,17 +90,6 @@ def expected_keys(expected: list[dict], base: str) -> dict[str, dict]:
         key = item["key"] or f"{base}/{item['file']}:{item['line']}"
         assert key not in out
         out[key] = {**item, "path": f"{base}/{item['file']}"}
-    return out
-
-
-def read_outputs(output_path: str) -> dict[str, list[str] | list[dict]]:
-    """{"results_files", "errors_files", "results", "errors"} of a finished run (local or gs://)."""
-    names = storage.listdir(output_path)
-    out: dict = {"results_files": sorted(n for n in names if n.startswith("prediction.results-")),
-                 "errors_files": sorted(n for n in names if n.startswith("prediction.errors_stats-"))}
-    for kind in ("results", "errors"):
-        out[kind] = [json.loads(line) for name in out[f"{kind}_files"]
-                     for line in storage.read_text(storage.join(output_path, name)).splitlines() if line]
     return out
 
 
@@ -134,10 +118,10 @@ def local_run(job, tmp_path_factory):
     write_job(os.path.join(root, "in"), files)
     out = os.path.join(root, "out")
     code, stdout, stderr = run_main(["--input-paths", os.path.join(root, "in", "part-*.json"), "--output-path", out,
-                                     "--model-dir", sm.saved_model("vaegan", 1), "--batch-size", "32"])
+                                     "--model-dir", export_path("vaegan", 1), "--batch-size", "32"])
     assert code == 0, stderr
     return {"version": 1, "keys": expected_keys(expected, os.path.join(root, "in")), "stdout": stdout,
-            **read_outputs(out)}
+            **read_batch_outputs(out)}
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +130,7 @@ def gcs_run(job, gcs_emulator):
     bucket = f"gs://batch-{uuid.uuid4().hex[:10]}"
     storage.gcs_client().create_bucket(bucket[len("gs://"):])
     home = f"{bucket}/home"
-    storage.copytree(sm.saved_model("vaegan", 3), f"{home}/models/vae/3")  # a gs:// registry: --model vae -> 3
+    storage.copytree(export_path("vaegan", 3), f"{home}/models/vae/3")  # a gs:// registry: --model vae -> 3
     write_job(f"{bucket}/in", files)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GENART_HOME", home)
@@ -154,7 +138,7 @@ def gcs_run(job, gcs_emulator):
                                          f"{bucket}/out", "--model", "vae"])
     assert code == 0, stderr
     return {"version": 3, "keys": expected_keys(expected, f"{bucket}/in"), "stdout": stdout,
-            **read_outputs(f"{bucket}/out")}
+            **read_batch_outputs(f"{bucket}/out")}
 
 
 @pytest.fixture(params=["local", "gcs"])
@@ -192,12 +176,14 @@ def test_results_are_valid_pngs_and_embeddings(run):
         if kind == "embeddings":
             assert set(row) == {"image_bytes", "key"}
             with Image.open(io.BytesIO(base64.b64decode(row["image_bytes"]["b64"]))) as image:
-                assert (image.format, image.size, image.mode) == ("PNG", (sm.IMAGE_SIZE, sm.IMAGE_SIZE), "RGB")
+                assert (image.format, image.size, image.mode) == ("PNG", (IMAGE_SIZE, IMAGE_SIZE), "RGB")
         else:
             assert set(row) == {"embeddings", "key"}
-            assert len(row["embeddings"]) == sm.LATENT_DIM and all(math.isfinite(x) for x in row["embeddings"])
-            assert round(row["embeddings"][0]) == run["version"]  # the model version asked for
+            assert len(row["embeddings"]) == LATENT_DIM and all(math.isfinite(x) for x in row["embeddings"])
     assert kinds == {"embeddings": 440, "image": 40}
+    images = [row for row in run["results"] if "embeddings" in row]  # answered by the model version asked for:
+    assert set(which_versions([row["embeddings"] for row in images],
+                              [run["keys"][row["key"]]["image"] for row in images])) == {run["version"]}
 
 
 def test_missing_keys_are_the_location_and_numeric_keys_decimal(run):
@@ -214,7 +200,7 @@ def test_results_match_a_direct_model_call(local_run):
     """The pipeline's PNG for an instance is byte for byte what the signature returns for it alone."""
     from serving.server import core
 
-    model = core.load_model(sm.saved_model("vaegan", 1))
+    model = core.load_model(export_path("vaegan", 1))
     row = next(r for r in local_run["results"] if "image_bytes" in r)
     item = local_run["keys"][row["key"]]
     with open(item["path"]) as f:
@@ -232,18 +218,18 @@ def tfrecord_run(tmp_path_factory):
 
     root = str(tmp_path_factory.mktemp("batch-tfrecord"))
     home = os.path.join(root, "home")
-    sm.build_registry(home, {"vae": ("vaegan", [1, 2])})
+    build_registry(home, {"vae": ("vaegan", [1, 2])})
     rng = np.random.default_rng(3)
     png = io.BytesIO()
     Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(png, "PNG")
     records = {
-        "a.tfrecord": [json.dumps({"embeddings": _embedding(rng), "key": "json-0"}).encode(),
-                       json.dumps({"embeddings": _embedding(rng)}).encode(),  # key: a.tfrecord:2
-                       sm.jpeg_bytes(1),  # raw image: key a.tfrecord:3
+        "a.tfrecord": [json.dumps({"embeddings": random_embedding(rng), "key": "json-0"}).encode(),
+                       json.dumps({"embeddings": random_embedding(rng)}).encode(),  # key: a.tfrecord:2
+                       jpeg_bytes(1),  # raw image: key a.tfrecord:3
                        make_example(png.getvalue(), 12, 12, "cats/1.png"),  # key: its image/filename
                        b"\x00\x01 neither JSON nor an image",
                        b'{"key": "json-broken", "embeddings": [1,'],
-        "b.tfrecord.gz": [sm.jpeg_bytes(2), json.dumps({"image_bytes": {"b64": _b64(sm.jpeg_bytes(3))},
+        "b.tfrecord.gz": [jpeg_bytes(2), json.dumps({"image_bytes": {"b64": b64(jpeg_bytes(3))},
                                                          "key": 5}).encode()],
     }
     for name, items in records.items():
@@ -257,7 +243,7 @@ def tfrecord_run(tmp_path_factory):
         code, stdout, stderr = run_main(["--input-paths", f"{root}/a.tfrecord,{root}/b.*", "--output-path", out,
                                          "--model", "vae", "--version", "1", "--data-format", "tf-record"])
     assert code == 0, stderr
-    return {"root": root, "stdout": stdout, **read_outputs(out)}
+    return {"root": root, "stdout": stdout, "png": png.getvalue(), **read_batch_outputs(out)}
 
 
 def test_tf_record_input(tfrecord_run):
@@ -267,9 +253,11 @@ def test_tf_record_input(tfrecord_run):
                             f"{root}/b.tfrecord.gz:1", "5"}
     for key in ("json-0", f"{root}/a.tfrecord:2"):
         assert base64.b64decode(results[key]["image_bytes"]["b64"]).startswith(b"\x89PNG")
-    for key in (f"{root}/a.tfrecord:3", "cats/1.png", f"{root}/b.tfrecord.gz:1", "5"):
-        assert len(results[key]["embeddings"]) == sm.LATENT_DIM
-        assert round(results[key]["embeddings"][0]) == 1  # --version 1, not the latest (2)
+    images = {f"{root}/a.tfrecord:3": jpeg_bytes(1), "cats/1.png": tfrecord_run["png"],
+              f"{root}/b.tfrecord.gz:1": jpeg_bytes(2), "5": jpeg_bytes(3)}
+    assert all(len(results[key]["embeddings"]) == LATENT_DIM for key in images)
+    assert which_versions([results[key]["embeddings"] for key in images], list(images.values()),
+                          (1, 2)) == [1] * 4  # --version 1, not the latest (2)
     errors = {row["key"]: row for row in tfrecord_run["errors"]}
     assert set(errors) == {f"{root}/a.tfrecord:5", "json-broken"}
     assert "not an encoded image" in errors[f"{root}/a.tfrecord:5"]["error"]
@@ -282,11 +270,11 @@ def test_tf_record_input(tfrecord_run):
 
 
 def test_cli_refusals(tmp_path, monkeypatch):
-    model_dir = sm.saved_model("vaegan", 1)
+    model_dir = export_path("vaegan", 1)
     good = tmp_path / "in.json"
-    good.write_text(sm.embedding_lines(1)[0] + "\n")
+    good.write_text(embedding_lines(1)[0] + "\n")
     monkeypatch.setenv("GENART_HOME", str(tmp_path / "home"))
-    sm.build_registry(str(tmp_path / "home"), {"vae": ("vaegan", [1])})
+    build_registry(str(tmp_path / "home"), {"vae": ("vaegan", [1])})
     out = str(tmp_path / "out")
     cases = {
         "no input file matches": ["--input-paths", f"{good},{tmp_path}/missing-*.json", "--output-path", out,
@@ -314,7 +302,7 @@ def test_cli_refusals(tmp_path, monkeypatch):
 
 
 def test_model_dir_may_be_a_base_path_of_versions(tmp_path):
-    sm.build_registry(str(tmp_path), {"vae": ("vaegan", [1, 2])})
+    build_registry(str(tmp_path), {"vae": ("vaegan", [1, 2])})
     args, _ = batch_predict.parse_args(["--input-paths", "x", "--output-path", "y", "--model-dir",
                                         str(tmp_path / "models" / "vae")])
     assert batch_predict.resolve_model(args) == (str(tmp_path / "models" / "vae" / "2"), "", 2)
@@ -336,18 +324,18 @@ def test_direct_runner_defaults_to_worker_threads_unless_told():
 
 def test_python_m_entry_point_with_beam_options(tmp_path):
     """The real command, Beam's in_memory DirectRunner asked for, batches of 4: all good -> empty errors file."""
-    lines = sm.embedding_lines(10)
+    lines = embedding_lines(10)
     (tmp_path / "in.json").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "serving.batch_predict", "--input_paths", str(tmp_path / "in.json"),
-         "--output_path", str(out), "--model_dir", sm.saved_model("vaegan", 2), "--batch_size", "4",
+         "--output_path", str(out), "--model_dir", export_path("vaegan", 2), "--batch_size", "4",
          "--runner", "DirectRunner", "--direct_num_workers", "1", "--direct_running_mode", "in_memory"],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "10 instances read, 10 predicted, 0 failed" in proc.stdout
-    outputs = read_outputs(str(out))
+    outputs = read_batch_outputs(str(out))
     assert outputs["errors_files"] == ["prediction.errors_stats-00000-of-00001"] and outputs["errors"] == []
     assert sorted(row["key"] for row in outputs["results"]) == sorted(str(i) for i in range(10))
 

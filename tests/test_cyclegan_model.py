@@ -1,4 +1,4 @@
-"""The CycleGAN model (`trainer/cyclegan.py`): its `GenerativeModel` contract, one step, and that a tiny model,
+"""The CycleGAN model (`trainer/models/cyclegan.py`): its `GenerativeModel` contract, one step, and that a tiny model,
 trained through the shared loop and exported, learns an unpaired colour mapping.
 
 (Resume, Ctrl-C and non-finite losses are the shared loop's tests, run for "cyclegan" via `train_data.MODELS`.)
@@ -14,17 +14,17 @@ import tensorflow as tf
 
 from cyclegan_data import write_unpaired_data
 from saved_model_tools import call, decode_png, encode_image
-from trainer.config import TrainConfig
-from trainer.cyclegan import FIXED_IMAGES_PER_DOMAIN, Model
+from trainer.models.cyclegan import FIXED_IMAGES_PER_DOMAIN, CycleGAN
+from trainer.models.cyclegan_config import CycleGANConfig
 
 SIZE = 32
 
 
-def tiny_config(**overrides) -> TrainConfig:
-    values = dict(model="cyclegan", image_size=SIZE, base_filters=4, n_blocks=1, batch_size=2, max_steps=10,
+def tiny_config(**overrides) -> CycleGANConfig:
+    values = dict(image_size=SIZE, base_filters=4, n_blocks=1, batch_size=2, max_steps=10,
                   pool_size=3, center_crop=True)
     values.update(overrides)
-    return TrainConfig(**values).validate()
+    return CycleGANConfig(**values).validate()
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +34,9 @@ def data_dir(tmp_path_factory):
     return root
 
 
-def built(config: TrainConfig) -> Model:
+def built(config: CycleGANConfig) -> CycleGAN:
     keras.utils.set_random_seed(config.seed)
-    model = Model(config)
+    model = CycleGAN(config)
     model.build_for_training()
     return model
 
@@ -83,7 +83,7 @@ def test_one_step_updates_both_generators_and_both_discriminators_once(data_dir)
 
 
 def test_data_without_the_two_domains_is_a_clear_error(tmp_path):
-    model = Model(tiny_config())
+    model = CycleGAN(tiny_config())
     with pytest.raises(FileNotFoundError, match="trainA/ and trainB/"):
         model.make_train_dataset(str(tmp_path), 2)
 

@@ -13,8 +13,8 @@ import tensorflow as tf
 
 from saved_model_tools import run_python_json
 
-from trainer.config import TrainConfig
-from trainer.cyclegan import ConstantThenLinearDecay, HistoryPool, Model
+from trainer.models.cyclegan import ConstantThenLinearDecay, CycleGAN, HistoryPool
+from trainer.models.cyclegan_config import CycleGANConfig
 
 SHAPE = [2, 2, 3]
 
@@ -143,7 +143,7 @@ import json
 import numpy as np, tensorflow as tf
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
                                            [tf.config.LogicalDeviceConfiguration()] * 2)
-from trainer.cyclegan import HistoryPool
+from trainer.models.cyclegan import HistoryPool
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     pool = HistoryPool(3, [1, 1, 1])
@@ -190,9 +190,9 @@ def test_learning_rate_is_constant_for_the_first_half_then_falls_linearly_to_zer
 
 
 def test_optimizers_follow_the_schedule_through_their_checkpointed_iterations(tmp_path):
-    config = TrainConfig(model="cyclegan", image_size=16, base_filters=2, n_blocks=1, batch_size=1,
-                         max_steps=100, learning_rate=1e-3).validate()
-    model = Model(config)
+    config = CycleGANConfig(image_size=16, base_filters=2, n_blocks=1, batch_size=1, max_steps=100,
+                            learning_rate=1e-3).validate()
+    model = CycleGAN(config)
     model.build_for_training()
     assert model.learning_rates(0) == pytest.approx({"generators": 1e-3, "discriminators": 1e-3})
     assert model.learning_rates(75) == pytest.approx({"generators": 5e-4, "discriminators": 5e-4})
@@ -201,7 +201,7 @@ def test_optimizers_follow_the_schedule_through_their_checkpointed_iterations(tm
     path = tf.train.Checkpoint(**model.checkpoint_items()).save(str(tmp_path / "ckpt"))
 
     keras.utils.set_random_seed(1)
-    resumed = Model(config)
+    resumed = CycleGAN(config)
     resumed.build_for_training()
     tf.train.Checkpoint(**resumed.checkpoint_items()).restore(path).assert_existing_objects_matched()
     for optimizer in (resumed.g_optimizer, resumed.d_optimizer):

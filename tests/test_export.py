@@ -21,7 +21,7 @@ from saved_model_tools import (PREDICT_METHOD, call, decode_png, encode_image, p
 from artifacts import jobs, model_tree
 from serving import registry
 from trainer import export, task
-from trainer.base import model_class
+from trainer.models import model_class
 
 IMAGE_SIZE, LATENT_DIM = 32, 8
 CONTRACT = {  # INTERFACE.md section 3, VAE-GAN: signature -> (inputs, outputs) as (dtype, shape)

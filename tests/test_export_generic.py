@@ -13,8 +13,8 @@ import tensorflow as tf
 from saved_model_tools import (PREDICT_METHOD, call, decode_png, encode_image, pattern, run_python_json, run_signature,
                                show_signatures)
 from trainer import export
-from trainer.base import model_class
-from trainer.config import TrainConfig
+from trainer.models import model_class
+from trainer.models.cyclegan_config import CycleGANConfig
 
 IMAGE_SIZE = 32
 IMAGE_TO_IMAGE = ({"image_bytes": ("DT_STRING", (-1,)), "key": ("DT_STRING", (-1,))},
@@ -28,8 +28,7 @@ def folder_bytes(folder: str) -> int:
 
 
 def test_cyclegan_export_has_both_directions(tmp_path):
-    config = TrainConfig(model="cyclegan", image_size=IMAGE_SIZE, base_filters=8, n_blocks=1, batch_size=1,
-                         max_steps=10).validate()
+    config = CycleGANConfig(image_size=IMAGE_SIZE, base_filters=8, n_blocks=1, max_steps=10).validate()
     model = model_class("cyclegan")(config)
     model.build_for_training()
     export_dir = export.export_model(model, str(tmp_path / "job"))
@@ -60,9 +59,9 @@ import tensorflow as tf
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
                                            [tf.config.LogicalDeviceConfiguration()] * 2)
 from trainer import export
-from trainer.base import model_class
-from trainer.config import TrainConfig
-config = TrainConfig(model="vaegan", image_size=32, latent_dim=8, base_filters=8, batch_size=2).validate()
+from trainer.models import model_class
+from trainer.models.vaegan_config import VAEGANConfig
+config = VAEGANConfig(image_size=32, latent_dim=8, base_filters=8, batch_size=2).validate()
 with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
     model = model_class("vaegan")(config)
     model.build_for_training()

@@ -1,7 +1,7 @@
-"""Across the whole product with REAL exports (not the serving tests' stand-in models): a VAE-GAN and a CycleGAN
-built by the trainer, exported by `trainer.export`, deployed by the registry, then served by the real
-`python -m serving.server` over REST and gRPC (plain TF Serving stubs), run by `serving.predict --model-dir`, and
-batch-predicted by `serving.batch_predict` — in both directions of each model."""
+"""Across the whole product: a VAE-GAN and a CycleGAN built by the trainer (untrained), exported by `trainer.export`
+(through `trainer.sample_exports`), left in job dirs as training would, deployed by the registry, then served by the
+real `python -m serving.server` over REST and gRPC (plain TF Serving stubs), run by `serving.predict --model-dir`,
+and batch-predicted by `serving.batch_predict` — in both directions of each model."""
 from __future__ import annotations
 
 import base64
@@ -13,26 +13,17 @@ import grpc
 import httpx
 import numpy as np
 import pytest
-import serving_models as sm
 import tensorflow as tf
 from PIL import Image
+from serving_helpers import IMAGE_SIZE, LATENT_DIM, ServerProcess, jpeg_bytes, stage_job
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from artifacts import model_tree
-from artifacts.home import jobs_dir
 from serving import registry
 from serving.batch import cli as batch_predict
 from serving.client import cli as predict
-from trainer import export
-from trainer.base import model_class
-from trainer.config import TrainConfig
 
-IMAGE_SIZE = 32
-LATENT_DIM = 100
-MODELS = {
-    "vae": TrainConfig(model="vaegan", image_size=IMAGE_SIZE, base_filters=8, latent_dim=LATENT_DIM),
-    "cyc": TrainConfig(model="cyclegan", image_size=IMAGE_SIZE, base_filters=4, n_blocks=1),
-}
+MODELS = {"vae": "vaegan", "cyc": "cyclegan"}
 
 
 def png_size(data: bytes) -> tuple[int, int, str]:
@@ -42,25 +33,23 @@ def png_size(data: bytes) -> tuple[int, int, str]:
 
 
 def jpeg_instance(seed: int, key: str) -> dict:
-    return {"image_bytes": {"b64": base64.b64encode(sm.jpeg_bytes(seed, size=48)).decode()}, "key": key}
+    return {"image_bytes": {"b64": base64.b64encode(jpeg_bytes(seed, size=48)).decode()}, "key": key}
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    """A GENART_HOME with both models trained for zero steps, exported and deployed as version 1."""
+    """A GENART_HOME with a finished job of each model (untrained), deployed as version 1 by the registry."""
     home = str(tmp_path_factory.mktemp("real-home"))
-    for name, config in MODELS.items():
-        model = model_class(config.model)(config)
-        model.build_for_training()
-        export.export_model(model, os.path.join(jobs_dir(home), name))
+    for name, kind in MODELS.items():
+        stage_job(home, name, kind)
         assert registry.deploy(name, home=home)[:2] == (name, 1)
     return home
 
 
 @pytest.fixture(scope="module")
 def server(home):
-    process = sm.ServerProcess("--model-config-file", model_tree.models_config_path(home),
-                               log_path=os.path.join(home, "server.log"))
+    process = ServerProcess("--model-config-file", model_tree.models_config_path(home),
+                            log_path=os.path.join(home, "server.log"))
     yield process
     assert process.stop() == 0, process.log()
 
@@ -122,7 +111,7 @@ def test_cyclegan_directions_differ_and_default_is_a_to_b_over_grpc(server):
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "cyc"
         request.model_spec.signature_name = signature
-        request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([sm.jpeg_bytes(3, size=48)]))
+        request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([jpeg_bytes(3, size=48)]))
         outputs[signature] = tf.make_ndarray(stub.Predict(request, timeout=60).outputs["image_bytes"])[0]
     assert outputs[""] == outputs["a_to_b"] != outputs["b_to_a"]
 

@@ -1,12 +1,12 @@
-"""End to end: the real `python -m serving.server` subprocess on free 127.0.0.1 ports, the seed's instance files
-over REST and gRPC (plain `PredictionServiceStub` + `tf.make_tensor_proto`), `serving.predict`, `serving.client`,
-hot swap of a new version under continuous load, clean SIGTERM shutdown."""
+"""End to end on real exports of untrained networks (version N = seed N): the real `python -m serving.server`
+subprocess on free 127.0.0.1 ports, the seed's instance files over REST and gRPC (plain `PredictionServiceStub` +
+`tf.make_tensor_proto`), `serving.predict`, `serving.client`, hot swap of a new version under continuous load,
+clean SIGTERM shutdown."""
 from __future__ import annotations
 
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -16,22 +16,24 @@ import grpc
 import httpx
 import numpy as np
 import pytest
-import serving_models as sm
 import tensorflow as tf
 from conftest import REPO_ROOT
+from serving_helpers import (LATENT_DIM, ServerProcess, b64, build_registry, direct_embeddings, embedding_lines,
+                             image_lines, jpeg_bytes, stage_job, which_version)
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving import client as serving_client
+from serving import registry
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e-home")
-    config = sm.build_registry(str(home), {"faces": ("vaegan", [1]), "cyc": ("cyclegan", [1])})
+    config = build_registry(str(home), {"faces": ("vaegan", [1]), "cyc": ("cyclegan", [1])})
     files = {"embeddings": home / "embeddings.json", "images": home / "images.json"}
-    files["embeddings"].write_text("\n".join(sm.embedding_lines(3)) + "\n")
-    files["images"].write_text("\n".join(sm.image_lines(2)) + "\n\n")  # a trailing blank line is no instance
-    process = sm.ServerProcess("--model-config-file", config, log_path=str(home / "server.log"))
+    files["embeddings"].write_text("\n".join(embedding_lines(3)) + "\n")
+    files["images"].write_text("\n".join(image_lines(2)) + "\n\n")  # a trailing blank line is no instance
+    process = ServerProcess("--model-config-file", config, log_path=str(home / "server.log"))
     yield process, files, home
     assert process.stop() == 0, process.log()
 
@@ -60,7 +62,7 @@ def test_seed_files_over_rest(server, kind, columnar, named):
     if kind == "embeddings":
         assert all(base64.b64decode(row["image_bytes"]["b64"]).startswith(b"\x89PNG") for row in rows)
     else:
-        assert all(len(row["embeddings"]) == sm.LATENT_DIM for row in rows)
+        assert all(len(row["embeddings"]) == LATENT_DIM for row in rows)
 
 
 @pytest.mark.parametrize("kind", ["embeddings", "images"])
@@ -86,17 +88,17 @@ def test_seed_files_over_grpc_with_a_plain_stub(server, kind, signature):
     if kind == "embeddings":
         assert all(png.startswith(b"\x89PNG") for png in tf.make_ndarray(response.outputs["image_bytes"]))
     else:
-        assert tf.make_ndarray(response.outputs["embeddings"]).shape == (len(instances), sm.LATENT_DIM)
+        assert tf.make_ndarray(response.outputs["embeddings"]).shape == (len(instances), LATENT_DIM)
 
 
 def test_rest_and_grpc_clients_agree(server):
     process, files, _ = server
     rest, rpc = serving_client.connect(process.url), serving_client.connect(f"grpc://{process.grpc_target}")
-    z = np.random.default_rng(1).normal(size=(3, sm.LATENT_DIM))
+    z = np.random.default_rng(1).normal(size=(3, LATENT_DIM))
     pngs = rest.generate("faces", z)
     assert pngs == rpc.generate("faces", z) and all(p.startswith(b"\x89PNG") for p in pngs)
     z_back = rest.embed("faces", pngs)
-    assert z_back.shape == (3, sm.LATENT_DIM) and z_back.dtype == np.float32
+    assert z_back.shape == (3, LATENT_DIM) and z_back.dtype == np.float32
     np.testing.assert_allclose(z_back, rpc.embed("faces", pngs), rtol=1e-6)
     instances = _lines(files["images"])
     assert rest.predict("cyc", instances) == rpc.predict("cyc", instances)
@@ -136,83 +138,81 @@ def test_predict_cli_server_and_local_agree(server, tmp_path):
     assert bad.returncode == 1 and "Servable not found" in bad.stderr
 
 
-def _deploy_version_2(home):
-    """What `create_model.sh -j JOB -n faces` does: copy a job's export to models/faces/2 (temp dir + rename)."""
-    from serving import registry
+def _wait_for(condition, what: str, timeout: float = 120.0) -> None:
+    """Poll `condition` until it holds; the timeout only fails a hung test, it is not what the test measures."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
-    job = home / "jobs" / "faces_v2"
-    shutil.copytree(sm.saved_model("vaegan", 2), job / "export")
-    (job / "job.json").write_text(json.dumps({"name": "faces_v2", "model": "vaegan", "state": "SUCCEEDED",
-                                              "created": "2026-01-01T00:00:00Z"}))
-    return registry.deploy("faces_v2", model_name="faces", home=str(home))
+
+def _states(process) -> list[tuple[str, str]]:
+    status = httpx.get(f"{process.url}/v1/models/faces", timeout=30).json()["model_version_status"]
+    return [(s["version"], s["state"]) for s in status]
 
 
 def test_hot_swap_under_load_drops_nothing(tmp_path):
-    sm.build_registry(str(tmp_path), {"faces": ("vaegan", [1])})
-    sm.saved_model("vaegan", 2)  # built before the clock starts
-    process = sm.ServerProcess(f"--model_name=faces", f"--model_base_path={tmp_path / 'models' / 'faces'}",
-                               "--file_system_poll_wait_seconds=1", log_path=str(tmp_path / "server.log"))
-    image = _lines_from(sm.image_lines(1))
+    """REST and gRPC clients predict without pause while `registry.deploy` adds version 2: every request succeeds,
+    each response comes from the version it names, and the versions served go 1...1, 2...2. The steps wait on
+    counters (responses seen) and on the version status, never on a clock."""
+    build_registry(str(tmp_path), {"faces": ("vaegan", [1])})
+    stage_job(str(tmp_path), "faces_v2", seed=2)  # a finished job whose export becomes version 2
+    image = jpeg_bytes(0)
+    instances = [{"image_bytes": {"b64": b64(image)}, "key": "0"}]
+    for version in (1, 2):
+        direct_embeddings([image], version)  # each version's own answer, computed before the clients start
+    process = ServerProcess("--model_name=faces", f"--model_base_path={tmp_path / 'models' / 'faces'}",
+                            "--file_system_poll_wait_seconds=1", log_path=str(tmp_path / "server.log"))
     stop, seen, failures = threading.Event(), {"rest": [], "grpc": []}, []
+    http, channel = httpx.Client(timeout=30), grpc.insecure_channel(process.grpc_target)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "faces"
+    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([image]))
 
-    def rest_loop():
-        with httpx.Client(timeout=30) as http:
-            while not stop.is_set():
-                response = http.post(f"{process.url}/v1/models/faces:predict", json={"instances": image})
-                if response.status_code != 200:
-                    failures.append(("rest", response.status_code, response.text))
-                    continue
-                seen["rest"].append((time.monotonic(), round(response.json()["predictions"][0]["embeddings"][0])))
+    def rest_call() -> int:
+        response = http.post(f"{process.url}/v1/models/faces:predict", json={"instances": instances})
+        assert response.status_code == 200, (response.status_code, response.text)
+        return which_version(response.json()["predictions"][0]["embeddings"], image, (1, 2))
 
-    def grpc_loop():
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = "faces"
-        request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([base64.b64decode(image[0]["image_bytes"]["b64"])]))
-        with grpc.insecure_channel(process.grpc_target) as channel:
-            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            while not stop.is_set():
-                try:
-                    response = stub.Predict(request, timeout=30)
-                except grpc.RpcError as err:
-                    failures.append(("grpc", err.code(), err.details()))
-                    continue
-                version = round(float(tf.make_ndarray(response.outputs["embeddings"])[0][0]))
-                assert version == response.model_spec.version.value
-                seen["grpc"].append((time.monotonic(), version))
+    def grpc_call() -> int:
+        response = stub.Predict(request, timeout=30)
+        version = which_version(tf.make_ndarray(response.outputs["embeddings"])[0], image, (1, 2))
+        assert version == response.model_spec.version.value, ("answered by", version, "named", response.model_spec)
+        return version
 
-    threads = [threading.Thread(target=rest_loop), threading.Thread(target=grpc_loop)]
+    def client_loop(protocol, call):
+        while not stop.is_set():
+            try:
+                seen[protocol].append(call())
+            except (AssertionError, grpc.RpcError, httpx.HTTPError) as err:
+                failures.append((protocol, repr(err)))
+                return
+
+    threads = [threading.Thread(target=client_loop, args=args) for args in (("rest", rest_call), ("grpc", grpc_call))]
     try:
         for thread in threads:
             thread.start()
-        time.sleep(1.5)
-        _deploy_version_2(tmp_path)
-        deployed = time.monotonic()
-        deadline = deployed + 8
-        while time.monotonic() < deadline and not all(any(v == 2 for _, v in seen[p]) for p in seen):
-            time.sleep(0.05)
-        time.sleep(1.0)
+        _wait_for(lambda: failures or all(len(v) >= 3 for v in seen.values()), "responses before the deploy")
+        assert registry.deploy("faces_v2", model_name="faces", home=str(tmp_path))[:2] == ("faces", 2)
+        _wait_for(lambda: failures or _states(process) == [("1", "END"), ("2", "AVAILABLE")],
+                  "version 2 to replace version 1")
+        after = {protocol: len(versions) for protocol, versions in seen.items()}
+        _wait_for(lambda: failures or all(len(seen[p]) >= after[p] + 3 for p in seen), "responses after the swap")
     finally:
         stop.set()
         for thread in threads:
             thread.join(60)
-    assert not failures, failures[:3]
-    for protocol, responses in seen.items():
-        versions = [v for _, v in responses]
-        assert versions[0] == 1 and 2 in versions, (protocol, versions[:5], process.log()[-2000:])
-        first_v2 = next(t for t, v in responses if v == 2)
-        assert first_v2 - deployed <= 3.0, f"{protocol}: switched after {first_v2 - deployed:.2f}s"
-        print(f"{protocol}: {len(responses)} responses, 0 failed, version 2 served {first_v2 - deployed:.2f}s "
-              f"after the deploy")
-        after = versions[versions.index(2):]
-        assert set(after) == {2}, f"{protocol}: went back to version 1 after the swap"
-        assert len(responses) > 10
-    status = httpx.get(f"{process.url}/v1/models/faces").json()["model_version_status"]
-    assert [(s["version"], s["state"]) for s in status] == [("1", "END"), ("2", "AVAILABLE")]
-    assert process.stop() == 0
+        http.close()
+        channel.close()
+        exit_code = process.stop()
+    assert not failures, (failures[:3], process.log()[-2000:])
+    for protocol, versions in seen.items():
+        assert versions[0] == 1 and versions[-1] == 2, (protocol, versions[:5])
+        assert versions == sorted(versions), f"{protocol}: went back to version 1 after the swap"
+        print(f"{protocol}: {len(versions)} responses, 0 failed, {versions.count(1)} from version 1, "
+              f"{versions.count(2)} from version 2")
+    assert exit_code == 0
     log = process.log()
     assert "REST API listening on http://127.0.0.1:" in log and "gRPC API listening on 127.0.0.1:" in log
     assert "stopped" in log
-
-
-def _lines_from(lines):
-    return [json.loads(line) for line in lines]

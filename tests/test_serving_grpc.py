@@ -1,13 +1,13 @@
-"""The gRPC API in process (a real grpcio server on a free 127.0.0.1 port) with plain TF Serving stubs:
-error codes, auth metadata, health, status and metadata."""
+"""The gRPC API in process (a real grpcio server on a free 127.0.0.1 port, a real export of an untrained VAE-GAN)
+with plain TF Serving stubs: error codes, auth metadata, health, status and metadata."""
 from __future__ import annotations
 
 import grpc
 import numpy as np
 import pytest
-import serving_models as sm
 import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from serving_helpers import build_registry, jpeg_bytes, write_models_config
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
@@ -20,8 +20,8 @@ TOKEN = "grpc-token"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     home = tmp_path_factory.mktemp("grpc-home")
-    sm.build_registry(str(home), {"faces": ("vaegan", [1])})
-    config = sm.write_models_config(str(home / "models"), {"faces": "", "pending": ""})  # pending: no versions
+    build_registry(str(home), {"faces": ("vaegan", [1])})
+    config = write_models_config(str(home / "models"), {"faces": "", "pending": ""})  # pending: no versions
     manager = ModelManager(config_path=config, poll_seconds=-1)
     manager.poll_once()
     open_server = GrpcServer(manager, port=0).start()
@@ -52,7 +52,7 @@ GRPC_ERRORS = [
      "input 'embeddings': expected shape [?, 100], got [1, 7]"),
     ("nan", _request(embeddings=np.full((1, 100), np.nan, np.float32)), grpc.StatusCode.INVALID_ARGUMENT,
      "instance 0, input 'embeddings': non-finite"),
-    ("bad-image", _request(image_bytes=[sm.jpeg_bytes(), b"junk"]), grpc.StatusCode.INVALID_ARGUMENT,
+    ("bad-image", _request(image_bytes=[jpeg_bytes(), b"junk"]), grpc.StatusCode.INVALID_ARGUMENT,
      "instance 1, input 'image_bytes': not an encoded image"),
     ("unknown-signature", _request(signature="nope", embeddings=Z), grpc.StatusCode.INVALID_ARGUMENT,
      '"nope" not found'),

@@ -1,5 +1,5 @@
-"""serving.server.manager (version policies, labels, failed loads, config reload, unload after in-flight requests) and
-serving.server.batching (merging, splitting, isolating a bad request)."""
+"""serving.server.manager on real exports of untrained networks (version policies, labels, failed loads, config
+reload, unload after in-flight requests) and serving.server.batching (merging, splitting, isolating a bad request)."""
 from __future__ import annotations
 
 import os
@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 import pytest
-import serving_models as sm
 import tensorflow as tf
+from serving_helpers import LATENT_DIM, install_version, write_models_config
 
 from serving.server import core
 from serving.server.batching import Batcher, BatchingOptions
@@ -29,7 +29,7 @@ def test_version_policies(policy, expected):
 
 
 def test_models_config_parsing(tmp_path):
-    path = sm.write_models_config(str(tmp_path), {
+    path = write_models_config(str(tmp_path), {
         "a": "    model_version_policy { latest { num_versions: 2 } }\n",
         "b": '    model_version_policy { specific { versions: 3 versions: 1 } }\n'
              '    version_labels { key: "stable" value: 1 }\n',
@@ -41,14 +41,10 @@ def test_models_config_parsing(tmp_path):
     assert specs["a"].base_path == os.path.join(str(tmp_path), "a")
 
 
-def _copy_version(models_dir, name, version, source_version=1):
-    shutil.copytree(sm.saved_model("vaegan", source_version), os.path.join(models_dir, name, str(version)))
-
-
 def test_specific_policy_labels_and_unload_after_in_flight(tmp_path):
     models_dir = str(tmp_path / "models")
     for version in (1, 2, 3):
-        _copy_version(models_dir, "m", version)
+        install_version(models_dir, "m", version)
     spec = ModelSpec("m", os.path.join(models_dir, "m"), policy="specific", versions=(1, 3), labels={"stable": 1})
     manager = ModelManager([spec], poll_seconds=-1)
     manager.poll_once()
@@ -77,7 +73,7 @@ def test_specific_policy_labels_and_unload_after_in_flight(tmp_path):
 
 def _embedding_batch(model):
     signature = model.signature("embeddings")
-    return signature, {"embeddings": np.zeros((1, sm.LATENT_DIM), np.float32),
+    return signature, {"embeddings": np.zeros((1, LATENT_DIM), np.float32),
                        "key": np.array([b"k"], dtype=object)}
 
 
@@ -94,7 +90,7 @@ def test_failed_load_is_reported_and_retried_when_fixed(tmp_path):
         manager.use("m").__enter__()
     manager.poll_once()  # unchanged: not retried
     shutil.rmtree(base / "1")
-    _copy_version(str(tmp_path / "models"), "m", 1)
+    install_version(str(tmp_path / "models"), "m", 1)
     os.utime(base / "1" / "saved_model.pb", (time.time() + 5, time.time() + 5))
     manager.poll_once()
     assert manager.status("m")[0].state == AVAILABLE and manager.ready()
@@ -103,13 +99,13 @@ def test_failed_load_is_reported_and_retried_when_fixed(tmp_path):
 
 def test_config_file_changes_add_and_remove_models(tmp_path):
     models_dir = str(tmp_path / "models")
-    _copy_version(models_dir, "a", 1)
-    _copy_version(models_dir, "b", 1)
-    config = sm.write_models_config(models_dir, {"a": ""})
+    install_version(models_dir, "a", 1)
+    install_version(models_dir, "b", 1)
+    config = write_models_config(models_dir, {"a": ""})
     manager = ModelManager(config_path=config, poll_seconds=-1)
     manager.poll_once()
     assert manager.model_names() == ["a"]
-    sm.write_models_config(models_dir, {"b": ""})
+    write_models_config(models_dir, {"b": ""})
     manager.poll_once()
     assert manager.model_names() == ["b"] and manager.ready()
     with pytest.raises(core.NotFound):
@@ -125,7 +121,9 @@ class _FakeSignature:
     """Enough of core.Signature for the batcher: the graph rejects any batch holding a negative value."""
     name, model_name = "double", "fake"
     inputs = {"x": core.TensorInfo("x", tf.float32, (None, 2))}
-    calls: list = []
+
+    def __init__(self):
+        self.calls: list[int] = []  # rows of each graph call
 
     def function(self, x):
         self.calls.append(int(x.shape[0]))
@@ -134,9 +132,11 @@ class _FakeSignature:
 
 
 def test_batcher_merges_splits_and_isolates():
+    """5 concurrent requests of 7 rows in all fill a batch of max_batch_size=7 exactly: one merged graph call,
+    whatever the timing (the long timeout only bounds a hung test); the bad request in it is then isolated."""
     signature = _FakeSignature()
     observed = []
-    batcher = Batcher(BatchingOptions(max_batch_size=8, batch_timeout_micros=300_000, num_batch_threads=1),
+    batcher = Batcher(BatchingOptions(max_batch_size=7, batch_timeout_micros=60_000_000, num_batch_threads=1),
                       lambda sig, size: observed.append(size))
     results, errors = {}, {}
 
@@ -155,10 +155,11 @@ def test_batcher_merges_splits_and_isolates():
     assert set(errors) == {2} and "negative input" in str(errors[2])
     for i, out in results.items():
         assert out["y"].shape == (1 + i % 2, 2) and np.all(out["y"] == 2.0 * i)
-    assert max(signature.calls) > 2, signature.calls  # requests were merged
-    assert sum(observed) == 7 - 1  # every good instance ran once (the bad request's 1 row failed)
+    assert signature.calls[0] == 7, signature.calls  # all requests merged into one call
+    assert sorted(signature.calls[1:]) == [1, 1, 1, 2, 2]  # which failed, so each request was re-run alone
+    assert sorted(observed) == [1, 1, 2, 2]  # every good instance ran once (the bad request's 1 row failed)
     big = batcher.run(signature, {"x": np.ones((9, 2), np.float32)})  # over max_batch_size: runs alone
-    assert big["y"].shape == (9, 2)
+    assert big["y"].shape == (9, 2) and signature.calls[-1] == 9
     batcher.close()
 
 

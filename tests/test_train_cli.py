@@ -47,7 +47,7 @@ def test_model_may_be_a_json_config(tmp_path):
 
 
 def test_config_errors_are_clear(tmp_path):
-    with pytest.raises(ValueError, match="unknown configuration field.*max_stepz"):
+    with pytest.raises(ValueError, match="unknown configuration key.*max_stepz"):
         resolve_config(["--data-dir", "d", "--job-dir", "j", "--config",
                         _write_json(tmp_path / "bad.json", {"max_stepz": 1})])
     with pytest.raises(ValueError, match="--data-dir is required"):

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from train_data import write_records
 from trainer import networks
-from trainer.config import TrainConfig
+from trainer.models.vaegan_config import VAEGANConfig
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])
@@ -35,11 +35,11 @@ def test_dcgan_refuses_sizes_it_cannot_mirror():
 
 
 def _tiny_model(**overrides):
-    from trainer.vaegan import Model
+    from trainer.models.vaegan import VAEGAN
 
     values = dict(image_size=32, base_filters=4, latent_dim=6, batch_size=4, center_crop=True)
     values.update(overrides)
-    model = Model(TrainConfig(**values).validate())
+    model = VAEGAN(VAEGANConfig(**values).validate())
     model.build_for_training()
     return model
 
@@ -84,10 +84,10 @@ def test_tiny_vaegan_learns_to_reconstruct(tmp_path):
     from trainer import loop
 
     data = write_records(str(tmp_path / "data"), n_train=64, n_val=16)
-    config = TrainConfig(data_dir=data, job_dir=str(tmp_path / "learn"), image_size=32, base_filters=8,
-                         latent_dim=32, batch_size=16, learning_rate=1e-3, max_steps=400,
-                         checkpoint_every_steps=400, summary_every_steps=100, sample_every_steps=400,
-                         center_crop=True).validate()
+    config = VAEGANConfig(data_dir=data, job_dir=str(tmp_path / "learn"), image_size=32, base_filters=8,
+                          latent_dim=32, batch_size=16, learning_rate=1e-3, max_steps=400,
+                          checkpoint_every_steps=400, summary_every_steps=100, sample_every_steps=400,
+                          center_crop=True).validate()
     result = loop.train(config, stream=io.StringIO())
     assert result.state == "SUCCEEDED" and result.step == 400
     before, after = (result.metrics[s]["val_reconstruction_mse"] for s in (0, 400))
@@ -96,10 +96,10 @@ def test_tiny_vaegan_learns_to_reconstruct(tmp_path):
 
 def test_the_model_also_trains_with_keras_fit(tmp_path):
     """keras-io style: `compile()` + `fit()` run the same one-step `train_step`."""
-    from trainer.vaegan import Model
+    from trainer.models.vaegan import VAEGAN
 
     data = write_records(str(tmp_path / "data"), n_train=8, n_val=0)
-    model = Model(TrainConfig(image_size=32, base_filters=4, latent_dim=6, batch_size=4, center_crop=True))
+    model = VAEGAN(VAEGANConfig(image_size=32, base_filters=4, latent_dim=6, batch_size=4, center_crop=True))
     model.compile()
     history = model.fit(model.make_train_dataset(data, 4), steps_per_epoch=2, epochs=1, verbose=0)
     assert {"encoder", "decoder", "discriminator"} <= set(history.history)

@@ -1,62 +1,174 @@
-"""The one configuration dataclass of a training job: defaults <- `--config FILE.json` <- command-line flags.
+"""Typed training options: `TrainConfig` holds the options every model shares, and each model extends it with its
+own dataclass beside the model (`trainer/models/<name>_config.py`), which may also set its own default for a
+shared option (`model_default`).
 
-The resolved config is saved as `config.json` in the job dir. Field names are the flag names with underscores
-(INTERFACE.md section 2), so a JSON config and the command line set the very same things.
+An option is a dataclass field whose metadata carries its help text (and its choices, minimum, ...): the
+command-line flags, `--help`, JSON config parsing and the saved `config.json` are all generated from the fields.
+Config keys are the field names, flags the same names with dashes (INTERFACE.md section 2). TensorFlow-free.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import functools
 import json
-from dataclasses import dataclass, field
-from typing import Any
+import types
+import typing
+from dataclasses import dataclass
+
+from trainer import models
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+# Wave 1 kept the VAE-GAN's settings in an untyped dict, {"extra": {"recon_weight": 5}}: they are options now.
+LEGACY_EXTRA = "extra"
+TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def option(default, help: str, *, choices=(), minimum=None, default_text: str | None = None, flag: bool = True):
+    """A config field. `help` is its --help text; `choices` and `minimum` are checked by `validate()`;
+    `default_text` is shown instead of the default (say, what a None default means); `flag=False` for a setting
+    that is saved in config.json but comes from elsewhere (no command-line flag)."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "choices": tuple(choices), "minimum": minimum, "default_text": default_text, "flag": flag})
+
+
+def model_default(name: str, value):
+    """In a model's config class, that model's own default for the shared option `name` (its help and checks
+    kept; --help shows it beside the common default): `batch_size: int = model_default("batch_size", 1)`."""
+    return dataclasses.field(default=value, metadata=TrainConfig.__dataclass_fields__[name].metadata)
+
+
+def flag_name(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def without_legacy_extra(values: dict) -> dict:
+    """`values` with wave 1's `"extra": {...}` lifted to the top level (a key also set at the top level wins)."""
+    values = dict(values)
+    extra = values.pop(LEGACY_EXTRA, None) or {}
+    if not isinstance(extra, dict):
+        raise ValueError(f"config key {LEGACY_EXTRA!r} must be an object, got {extra!r}")
+    return {**extra, **values}
 
 
 @dataclass
 class TrainConfig:
-    data_dir: str = ""
-    job_dir: str = ""
-    model: str = "vaegan"
-    config: str | None = None
-    image_size: int = 64
-    batch_size: int = 64
-    max_steps: int = 10000
-    latent_dim: int = 100
-    base_filters: int = 64
-    learning_rate: float = 2e-4
-    beta1: float = 0.5
-    checkpoint_every_steps: int = 500
-    summary_every_steps: int = 100
-    sample_every_steps: int = 500
-    seed: int = 0
-    strategy: str = "auto"
-    # CycleGAN only (ignored by the VAE-GAN).
-    n_blocks: int | None = None  # None: 9 at >= 256 px, else 6
-    cycle_weight: float = 10.0
-    identity_weight: float = 0.5  # times cycle_weight
-    pool_size: int = 50
-    # Filled from the data's manifest.json when the job starts (not flags).
-    center_crop: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    """The options every model shares. Each model's config class (registered in `trainer.models`) adds its own."""
 
-    def validate(self) -> "TrainConfig":
-        positive = ("image_size", "batch_size", "max_steps", "latent_dim", "base_filters",
-                    "checkpoint_every_steps", "summary_every_steps", "sample_every_steps")
-        for name in positive:
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
-        if self.image_size % 16:
-            raise ValueError(f"--image-size must be a multiple of 16 (e.g. 32, 64, 128), got {self.image_size}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        return self
+    data_dir: str = option("", "TFRecords + manifest.json from `python -m preprocess` (local or gs://)",
+                           default_text="required")
+    job_dir: str = option("", "the job dir (local or gs://); its last component is the job name",
+                          default_text="required")
+    model: str = option(models.DEFAULT_MODEL, f"the model: {', '.join(models.names())}; or a JSON config file "
+                        "(same as --config)")
+    config: str | None = option(None, "a JSON file setting any option of the model (names with underscores)",
+                                default_text="none")
+    image_size: int = option(64, "training resolution, a multiple of 16", minimum=1,
+                             default_text="the data's, else 64")
+    batch_size: int = option(64, "global batch size, split across replicas", minimum=1)
+    max_steps: int = option(10000, "train until this step (a step updates every network of the model once)",
+                            minimum=1)
+    latent_dim: int = option(100, "embedding size", minimum=1)
+    base_filters: int = option(64, "width of the first conv layer", minimum=1)
+    learning_rate: float = option(2e-4, "Adam learning rate (> 0)")
+    beta1: float = option(0.5, "Adam beta1")
+    checkpoint_every_steps: int = option(500, "checkpoint every N steps (and at the end, and on Ctrl-C)",
+                                         minimum=1)
+    summary_every_steps: int = option(100, "TensorBoard scalars and progress lines every N steps", minimum=1)
+    sample_every_steps: int = option(500, "sample grids in logs/ and samples/ every N steps", minimum=1)
+    seed: int = option(0, "random seed of the initial weights, the data order and the training noise")
+    strategy: str = option("auto", "tf.distribute strategy: auto = all local GPUs when there are several, else one "
+                           "device; multi_worker reads TF_CONFIG", choices=STRATEGIES)
+    jit_compile: bool | None = option(None, "XLA-compile the train step (true or false)",
+                                      default_text="true on GPU only")
+    center_crop: bool = option(False, "whether the data was center-cropped: from its manifest.json", flag=False)
 
-    @property
-    def resolved_n_blocks(self) -> int:
-        return self.n_blocks if self.n_blocks else (9 if self.image_size >= 256 else 6)
+    # ---------------------------------------------------------------- what the options are
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """Every config key of this class, in declaration order."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def own_keys(cls) -> list[str]:
+        """The keys this class adds to the common ones (a model's own options)."""
+        return [key for key in cls.keys() if key not in TrainConfig.__dataclass_fields__]
+
+    @classmethod
+    def field(cls, key: str) -> dataclasses.Field:
+        return cls.__dataclass_fields__[key]
+
+    @classmethod
+    def model_name(cls) -> str:
+        return cls.field("model").default
+
+    @classmethod
+    @functools.cache
+    def value_types(cls) -> dict[str, tuple[type, bool]]:
+        """{key: (its type, whether None is allowed)}, from the annotations (`int | None` -> (int, True))."""
+        hints = typing.get_type_hints(cls)
+        out = {}
+        for key in cls.keys():
+            hint = hints[key]
+            if isinstance(hint, types.UnionType):
+                kinds = [kind for kind in typing.get_args(hint) if kind is not type(None)]
+                out[key] = (kinds[0], len(kinds) < len(typing.get_args(hint)))
+            else:
+                out[key] = (hint, False)
+        return out
+
+    # ---------------------------------------------------------------- reading
+
+    @classmethod
+    def check_keys(cls, keys, where: str = "", spell=repr) -> None:
+        """Refuse keys this model has no option for: naming the model(s) a key belongs to, else listing the known
+        keys (typo safety). `where` prefixes the message (a file name); `spell` renders a key (`flag_name`)."""
+        unknown = [key for key in keys if key not in cls.__dataclass_fields__]
+        for key in unknown:
+            owners = models.declaring(key)
+            if owners:
+                raise ValueError(f"{where}{spell(key)} is an option of {' and '.join(owners)}, not of "
+                                 f"{cls.model_name()} (the job's model)")
+        if unknown:
+            raise ValueError(f"{where}unknown configuration key(s) {', '.join(map(repr, unknown))}; the keys "
+                             f"{cls.model_name()} knows: {', '.join(sorted(cls.keys()))}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """The config of these JSON values: every key known (see `check_keys`), every value of its option's type."""
+        cls.check_keys(values)
+        return cls(**{key: cls._typed(key, value) for key, value in values.items()})
+
+    @classmethod
+    def _typed(cls, key: str, value):
+        kind, optional = cls.value_types()[key]
+        if value is None and optional:
+            return value
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if kind is int and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+            return value
+        raise ValueError(f"config key {key!r} must be {TYPE_WORDS[kind]}"
+                         f"{' or null' if optional else ''}, got {json.dumps(value)}")
+
+    @classmethod
+    def saved_values(cls, values: dict) -> dict:
+        """A job's saved config.json, also one written by wave 1 (`extra` lifted; the CycleGAN fields it saved for
+        every model dropped), reduced to the keys of this model: a saved file holds no typos to catch."""
+        return {key: value for key, value in without_legacy_extra(values).items() if key in cls.__dataclass_fields__}
+
+    @classmethod
+    def from_saved(cls, values: dict) -> TrainConfig:
+        return cls.from_dict(cls.saved_values(values))
+
+    def merged(self, overrides: dict) -> TrainConfig:
+        """A copy with the non-None `overrides` applied (command-line flags over the config file)."""
+        return type(self).from_dict({**self.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+
+    # ---------------------------------------------------------------- writing and checking
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -64,20 +176,90 @@ class TrainConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
-    @classmethod
-    def field_names(cls) -> set[str]:
-        return {f.name for f in dataclasses.fields(cls)}
+    def validate(self) -> TrainConfig:
+        """Check every option's minimum and choices, then the rules that involve several; returns self."""
+        registered = models.config_class(self.model)
+        if type(self) is not registered:
+            raise ValueError(f"model {self.model!r} is configured by {registered.__name__}, "
+                             f"not by {type(self).__name__}")
+        for key in self.keys():
+            value, metadata = getattr(self, key), self.field(key).metadata
+            if value is None:
+                continue
+            minimum, choices = metadata.get("minimum"), metadata.get("choices")
+            if minimum is not None and value < minimum:
+                wanted = "a positive integer" if minimum == 1 else f">= {minimum}"
+                raise ValueError(f"{flag_name(key)} must be {wanted}, got {value}")
+            if choices and value not in choices:
+                raise ValueError(f"{flag_name(key)} must be one of {', '.join(choices)}, got {value!r}")
+        if self.image_size % 16:
+            raise ValueError(f"--image-size must be a multiple of 16 (e.g. 32, 64, 128), got {self.image_size}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
+        return self
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = cls.field_names()
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown configuration field(s): {', '.join(unknown)}")
-        return cls(**values)
 
-    def merged(self, overrides: dict) -> "TrainConfig":
-        """A copy with the non-None `overrides` applied (command-line flags over the config file)."""
-        values = self.to_dict()
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return TrainConfig.from_dict(values)
+# ---------------------------------------------------------------- flags and --help
+
+
+def parse_bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def default_text(field: dataclasses.Field) -> str:
+    """How --help shows an option's default."""
+    text = field.metadata["default_text"]
+    return _shown(field.default) if text is None else text
+
+
+def add_arguments(parser: argparse.ArgumentParser, config_classes: dict[str, type[TrainConfig]]) -> None:
+    """One flag per option of any model, in groups: the common options (with each model's own default when it
+    has one), then each model's own, then those several models have (with each one's default). Every flag
+    defaults to None, so that only flags actually given override (`TrainConfig.merged`)."""
+    owners: dict[str, list[str]] = {}
+    for model, config_class in config_classes.items():
+        for key in config_class.own_keys():
+            owners.setdefault(key, []).append(model)
+
+    common = parser.add_argument_group(
+        "common options", "every model's; a model may set its own default for one, shown after the common one")
+    for key in TrainConfig.keys():
+        own_defaults = [f"{model}: {default_text(config_class.field(key))}"
+                        for model, config_class in config_classes.items()
+                        if key != "model"  # (each model's class names its own model)
+                        and config_class.field(key).default != TrainConfig.field(key).default]
+        _add_flag(common, key, [TrainConfig], "; ".join([default_text(TrainConfig.field(key)), *own_defaults]))
+    for model, config_class in config_classes.items():
+        group = parser.add_argument_group(f"{model} options", models.registration(model).title)
+        for key in config_class.own_keys():
+            if owners[key] == [model]:
+                _add_flag(group, key, [config_class], default_text(config_class.field(key)))
+    shared = parser.add_argument_group("options of several models", "each model with its own default")
+    for key, declaring in owners.items():
+        if len(declaring) > 1:
+            classes = [config_classes[model] for model in declaring]
+            _add_flag(shared, key, classes, "; ".join(f"{model}: {default_text(config_class.field(key))}"
+                                                      for model, config_class in zip(declaring, classes)))
+
+
+def _add_flag(group, key: str, config_classes: list[type[TrainConfig]], default: str) -> None:
+    field = config_classes[0].field(key)
+    if not field.metadata["flag"]:
+        return
+    kind, _ = config_classes[0].value_types()[key]
+    choices = list(dict.fromkeys(c for config_class in config_classes for c in config_class.field(key).metadata[
+        "choices"])) or None
+    help_text = f"{field.metadata['help']} (default: {default})".replace("%", "%%")
+    group.add_argument(flag_name(key), dest=key, default=None, choices=choices, help=help_text,
+                       type=parse_bool if kind is bool else kind,
+                       metavar="{true,false}" if kind is bool else None)

@@ -37,9 +37,9 @@ import tensorflow as tf  # noqa: E402
 from artifacts import jobs, storage  # noqa: E402
 from artifacts.export import DEFAULT_SIGNATURE, EMBEDDINGS, IMAGE_BYTES, KEY, SAVED_MODEL_PB  # noqa: E402
 from preprocess.records import decode_and_preprocess, to_uint8  # noqa: E402
-from trainer.base import GenerativeModel, SignatureSpec, model_class  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
-
+from trainer.models import config_from_saved, model_class  # noqa: E402
+from trainer.models.base import GenerativeModel, SignatureSpec  # noqa: E402
 
 
 class ServingModule(tf.Module):
@@ -159,10 +159,11 @@ def export_model(model: GenerativeModel, job_dir: str) -> str:
 
 
 def load_job_config(job_dir: str) -> TrainConfig:
+    """The job's config from its saved config.json (also one written by an older genart)."""
     path = jobs.config_path(job_dir)
     if not storage.exists(path):
         raise FileNotFoundError(f"{path} not found: is {job_dir} a genart job dir?")
-    return TrainConfig.from_dict(storage.read_json(path))
+    return config_from_saved(storage.read_json(path))
 
 
 def restore_latest_checkpoint(model: GenerativeModel, checkpoint_dir: str) -> str:

@@ -1,4 +1,4 @@
-"""The training loop shared by every model: it talks to a `GenerativeModel` only through `trainer/base.py`.
+"""The training loop shared by every model: it talks to a `GenerativeModel` only through `trainer/models/base.py`.
 
 Owns: the distributed step (`strategy.run(model.train_step)`, losses SUM-reduced over replicas; XLA only on GPU),
 checkpoints (`tf.train.Checkpoint(step, **model.checkpoint_items())` in `checkpoints/`, every
@@ -31,11 +31,12 @@ import keras
 import tensorflow as tf
 
 from artifacts import jobs, storage
-from trainer import distribute
-from trainer.base import GenerativeModel, model_class
-from trainer.config import TrainConfig
 from artifacts.jobs import CHECKPOINTS, LOGS, SAMPLES
+from trainer import distribute
+from trainer.config import TrainConfig
 from trainer.jobdir import JobDir
+from trainer.models import model_class
+from trainer.models.base import GenerativeModel
 from trainer.progress import Progress
 
 CHECKPOINTS_TO_KEEP = 3
@@ -149,7 +150,7 @@ class Trainer:
     def _make_step_fn(self):
         """A tf.function running one step on every replica; returns [losses..., stop votes], all-reduced."""
         strategy, model = self.strategy, self.model
-        use_jit = distribute.use_jit(self.config.extra.get("jit_compile"))
+        use_jit = distribute.use_jit(self.config.jit_compile)
         train_step = tf.function(model.train_step, jit_compile=True) if use_jit else model.train_step
 
         def replica_step(batch, stop_vote):

@@ -1,4 +1,5 @@
-"""GAN and autoencoder losses, picked by name (as in LynnHo's tf2gan/loss.py).
+"""GAN and autoencoder losses, GAN losses picked by name (as in LynnHo's tf2gan/loss.py; the names, TF-free, are
+`trainer.choices.GAN_LOSSES`).
 
 Every function returns a per-example loss vector [batch]; the model reduces it with
 `tf.nn.compute_average_loss(..., global_batch_size=...)` so that gradients are right under tf.distribute.
@@ -6,6 +7,8 @@ Every function returns a per-example loss vector [batch]; the model reduces it w
 from __future__ import annotations
 
 import tensorflow as tf
+
+from trainer.choices import LSGAN, NON_SATURATING
 
 
 def _per_example_mean(x: tf.Tensor) -> tf.Tensor:
@@ -34,8 +37,8 @@ def lsgan_g(fake_logits):
 
 
 GAN_LOSSES = {
-    "non_saturating": (non_saturating_d, non_saturating_g),
-    "lsgan": (lsgan_d, lsgan_g),
+    NON_SATURATING: (non_saturating_d, non_saturating_g),
+    LSGAN: (lsgan_d, lsgan_g),
 }
 
 

@@ -1,45 +1,21 @@
-"""Network builders found by name (as in SPADE's `models/networks`): `build("dcgan_encoder", ...)`.
-
-Each submodule registers plain Keras builders with `@register("name")`; `build` imports them on first use.
+"""Network builders found by name (as in SPADE's `models/networks`): `build("dcgan_encoder", image_size=64, ...)`.
+The names, and the role each network can play, are listed TF-free in `trainer.choices.NETWORKS`; the builders are
+plain functional Keras models in this package's modules (`dcgan`, `resnet`), imported on first use.
 """
 from __future__ import annotations
 
 import importlib
-from typing import Callable
 
-_MODULES = ("trainer.networks.dcgan", "trainer.networks.resnet")
-_REGISTRY: dict[str, Callable] = {}
-
-
-def register(name: str):
-    def decorator(builder: Callable) -> Callable:
-        if name in _REGISTRY and _REGISTRY[name] is not builder:
-            raise ValueError(f"network {name!r} registered twice")
-        _REGISTRY[name] = builder
-        return builder
-    return decorator
-
-
-def _load_all() -> None:
-    for module in _MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
+from trainer import choices
 
 
 def build(network: str, /, **kwargs):
     """Build the Keras model registered as `network` with the builder's keyword arguments (which may include the
     Keras model's own `name`)."""
-    _load_all()
-    try:
-        builder = _REGISTRY[network]
-    except KeyError:
-        raise ValueError(f"unknown network {network!r}; known: {', '.join(sorted(_REGISTRY))}") from None
-    return builder(**kwargs)
+    module, function = choices.network(network).builder.split(":")
+    return getattr(importlib.import_module(module), function)(**kwargs)
 
 
-def names() -> list[str]:
-    _load_all()
-    return sorted(_REGISTRY)
+def names(role: str | None = None) -> tuple[str, ...]:
+    """Every network name (only those that can play `role`, when given)."""
+    return choices.network_names(role)

@@ -1,8 +1,8 @@
 """DCGAN-style networks of the VAE-GAN (Larsen et al. 2016): encoder, decoder and discriminator.
 
-Plain functional Keras builders, registered by name. Every network works at any `image_size` that is 4 * 2**n
-(32, 64, 128, ...): it has `n` strided 5x5 stages whose widths double from `base_filters` (capped at 8x), so the
-smallest feature map is always 4x4.
+Plain functional Keras builders, found by name through `trainer.choices.NETWORKS`. Every network works at any
+`image_size` that is 4 * 2**n (32, 64, 128, ...): it has `n` strided 5x5 stages whose widths double from
+`base_filters` (capped at 8x), so the smallest feature map is always 4x4.
 - `dcgan_encoder`: image -> (mean, log_variance) of a `latent_dim` Gaussian (strided convs + BatchNorm + ReLU).
 - `dcgan_decoder`: latent -> tanh RGB image, the encoder mirrored with transposed convs.
 - `dcgan_discriminator`: image -> (logit, features): strided convs + LeakyReLU; `features` is the output of the
@@ -15,8 +15,6 @@ import math
 
 import keras
 from keras import layers
-
-from trainer.networks import register
 
 KERNEL = 5
 MAX_WIDTH_MULTIPLIER = 8
@@ -38,7 +36,6 @@ def stage_widths(image_size: int, base_filters: int) -> list[int]:
     return [base_filters * min(2 ** i, MAX_WIDTH_MULTIPLIER) for i in range(stage_count(image_size))]
 
 
-@register("dcgan_encoder")
 def dcgan_encoder(image_size: int = 64, latent_dim: int = 100, base_filters: int = 64,
                   name: str = "encoder") -> keras.Model:
     images = keras.Input([image_size, image_size, 3], name="images")
@@ -53,7 +50,6 @@ def dcgan_encoder(image_size: int = 64, latent_dim: int = 100, base_filters: int
     return keras.Model(images, [mean, log_variance], name=name)
 
 
-@register("dcgan_decoder")
 def dcgan_decoder(image_size: int = 64, latent_dim: int = 100, base_filters: int = 64,
                   name: str = "decoder") -> keras.Model:
     widths = stage_widths(image_size, base_filters)
@@ -70,7 +66,6 @@ def dcgan_decoder(image_size: int = 64, latent_dim: int = 100, base_filters: int
     return keras.Model(latent, rgb, name=name)
 
 
-@register("dcgan_discriminator")
 def dcgan_discriminator(image_size: int = 64, base_filters: int = 64, name: str = "discriminator",
                         feature_stage: int | None = None) -> keras.Model:
     """Two outputs: the real/fake logit [N, 1] and the features of stage `feature_stage` (default 1, the second)."""

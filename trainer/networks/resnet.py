@@ -1,6 +1,6 @@
 """The CycleGAN networks of Zhu et al. 2017: the ResNet generator and the 70×70 PatchGAN discriminator.
 
-Owns the registered builders `resnet_generator` and `patchgan_discriminator` (plain functional Keras models whose
+Owns the builders `resnet_generator` and `patchgan_discriminator` (plain functional Keras models whose
 width is set by `base_filters`) and the two small layers they need: `ReflectionPadding2D` and instance
 normalisation (Keras 3 `GroupNormalization(groups=-1)`: one group per channel, no tensorflow-addons).
 Weights start from N(0, 0.02) as in the reference implementation.
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import keras
 from keras import layers
-
-from trainer.networks import register
 
 LEAKY_SLOPE = 0.2
 MAX_DISCRIMINATOR_STRIDED = 3    # C64-C128-C256 strided + C512: the 70×70 receptive field
@@ -66,7 +64,6 @@ def _residual_block(x, filters: int):
     return layers.Add()([x, y])
 
 
-@register("resnet_generator")
 def resnet_generator(image_size: int | None = None, base_filters: int = 64, n_blocks: int = 9,
                      name: str = "resnet_generator") -> keras.Model:
     """c7s1-F, d2F, d4F, `n_blocks` × R4F, u2F, uF, c7s1-3 (tanh): [N, S, S, 3] in [-1, 1] → same shape.
@@ -108,7 +105,6 @@ def _patch_conv(x, filters: int, stride: int, norm: bool):
     return layers.LeakyReLU(LEAKY_SLOPE)(x)
 
 
-@register("patchgan_discriminator")
 def patchgan_discriminator(image_size: int | None = None, base_filters: int = 64,
                            name: str = "patchgan_discriminator") -> keras.Model:
     """C64-C128-C256-C512 → 1-channel map of real/fake scores (LSGAN: no sigmoid), one per 70×70 patch.

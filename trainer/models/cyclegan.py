@@ -1,10 +1,11 @@
 """CycleGAN (Zhu et al. 2017) with the reference implementation's training recipe, as a `GenerativeModel`.
 
-Owns the model (two ResNet generators G_ab: A → B and G_ba: B → A, two PatchGAN discriminators D_a, D_b), its
-losses (LSGAN adversarial, cycle consistency λ·L1, identity 0.5λ·L1), one `train_step` (= one update of both
-generators, then of both discriminators), the history pool of generated images each discriminator learns from
-(`HistoryPool`, TF ops only) and the learning-rate schedule (`ConstantThenLinearDecay`). Data: unpaired domains in
-`DATA/A/` and `DATA/B/` (the layout `python -m preprocess` writes for `trainA/ trainB/ [testA/ testB/]`).
+Owns the model (two generators G_ab: A → B and G_ba: B → A, two discriminators D_a, D_b: by default the ResNet and
+PatchGAN networks of `trainer/networks/resnet.py`), its losses (adversarial, LSGAN by default; cycle consistency
+λ·L1; identity 0.5λ·L1), one `train_step` (= one update of both generators, then of both discriminators), the
+history pool of generated images each discriminator learns from (`HistoryPool`, TF ops only) and the learning-rate
+schedule (`ConstantThenLinearDecay`). Data: unpaired domains in `DATA/A/` and `DATA/B/` (the layout
+`python -m preprocess` writes for `trainA/ trainB/ [testA/ testB/]`). Options: `cyclegan_config.py`.
 The shared loop, checkpoints and export are not here: they only see the `GenerativeModel` contract.
 """
 from __future__ import annotations
@@ -14,9 +15,9 @@ import tensorflow as tf
 
 from artifacts.dataset import DOMAINS, domain_dir, read_manifest, split_files
 from preprocess.records import make_dataset
-from trainer import losses
-from trainer.base import IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid
-from trainer.networks import build
+from trainer import losses, networks
+from trainer.models.base import IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid, step_seeds
+from trainer.models.cyclegan_config import CycleGANConfig
 
 FIXED_IMAGES_PER_DOMAIN = 4   # images per domain in the sample grids
 SWAP_PROBABILITY = 0.5        # once the pool is full: chance of answering with a stored image
@@ -104,12 +105,12 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         return {"learning_rate": self.learning_rate, "max_steps": self.max_steps, "decay_start": self.decay_start}
 
 
-class Model(GenerativeModel):
+class CycleGAN(GenerativeModel):
     """CycleGAN: G_ab, G_ba, D_a, D_b, two Adam optimizers (generators, discriminators) and two history pools."""
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config: CycleGANConfig, **kwargs):
         super().__init__(config, name=kwargs.pop("name", "cyclegan"), **kwargs)
-        self.discriminator_loss, self.generator_loss = losses.get_gan_losses("lsgan")
+        self.discriminator_loss, self.generator_loss = losses.get_gan_losses(config.gan_loss)
         self.schedule = ConstantThenLinearDecay(config.learning_rate, config.max_steps)
 
     # ---------------------------------------------------------------- data
@@ -154,10 +155,10 @@ class Model(GenerativeModel):
         size = cfg.image_size
         generator = dict(image_size=size, base_filters=cfg.base_filters, n_blocks=cfg.resolved_n_blocks)
         discriminator = dict(image_size=size, base_filters=cfg.base_filters)
-        self.g_ab = build("resnet_generator", name="g_ab", **generator)
-        self.g_ba = build("resnet_generator", name="g_ba", **generator)
-        self.d_a = build("patchgan_discriminator", name="d_a", **discriminator)
-        self.d_b = build("patchgan_discriminator", name="d_b", **discriminator)
+        self.g_ab = networks.build(cfg.generator, name="g_ab", **generator)
+        self.g_ba = networks.build(cfg.generator, name="g_ba", **generator)
+        self.d_a = networks.build(cfg.discriminator, name="d_a", **discriminator)
+        self.d_b = networks.build(cfg.discriminator, name="d_b", **discriminator)
         self.g_optimizer = keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="g_optimizer")
         self.d_optimizer = keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="d_optimizer")
         self.g_optimizer.build(self._generator_variables())
@@ -174,20 +175,12 @@ class Model(GenerativeModel):
     def _average(self, per_example: tf.Tensor) -> tf.Tensor:
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
 
-    def _pool_seeds(self):
-        """Stateless seeds of this step's two pool queries, from (seed, step, replica): a resumed run draws
-        exactly what the uninterrupted run would have, and no RNG state needs checkpointing."""
-        seed = tf.stack([tf.constant(self.config.seed, tf.int64), tf.cast(self.g_optimizer.iterations, tf.int64)])
-        replica = tf.distribute.get_replica_context()
-        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
-        seed = tf.random.experimental.stateless_fold_in(seed, replica_id)
-        return tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-
     def train_step(self, batch) -> dict:
         """Generators first (the discriminators fixed), then both discriminators on real vs pooled fake images."""
         real_a, real_b = batch
         cfg = self.config
-        seed_a, seed_b = self._pool_seeds()  # read before the update moves the optimizer's step
+        # The pool queries' seeds, read before the update moves the optimizer's step.
+        seed_a, seed_b = step_seeds(cfg.seed, self.g_optimizer.iterations)
         with tf.GradientTape() as tape:
             fake_b = self.g_ab(real_a, training=True)
             fake_a = self.g_ba(real_b, training=True)

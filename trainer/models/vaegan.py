@@ -1,26 +1,28 @@
 """The VAE-GAN of Larsen et al. 2016, "Autoencoding beyond pixels using a learned similarity metric".
 
-Owns the model's networks (`trainer/networks/dcgan.py`), its losses, its one `train_step`, its data and sample
-grids, and its export signatures. Everything else (strategy, checkpoints, summaries, job.json) is the shared loop's.
+Owns the model's networks (by default those of `trainer/networks/dcgan.py`), its losses, its one `train_step`, its
+data and sample grids, and its export signatures. Everything else (strategy, checkpoints, summaries, job.json) is
+the shared loop's.
 
 Losses, per example (reduced with `tf.nn.compute_average_loss` over the GLOBAL batch, so gradients are right
 under tf.distribute, where the loop SUM-reduces them over replicas):
 - `kl`: KL(q(z|x) || N(0, I)), summed over latent dimensions;
 - `feature_recon`: the learned similarity: mean squared difference between the discriminator's intermediate
   features of x and of its reconstruction Dec(z), z ~ q(z|x) (reparameterised);
-- non-saturating GAN losses on real images, reconstructions and prior samples Dec(z_p), z_p ~ N(0, I).
+- GAN losses (`gan_loss`, non-saturating by default) on real images, reconstructions and prior samples Dec(z_p),
+  z_p ~ N(0, I).
 Updates (one each per step, Adam(learning_rate, beta1), no loss-threshold gating):
 - encoder:       feature_recon + kl_weight * kl          (the feature-space ELBO, per feature)
 - decoder:       recon_weight * feature_recon + GAN generator loss on reconstructions and samples  (gamma)
 - discriminator: GAN discriminator loss (real vs. reconstructions and samples)
 The discriminator features are divided by the per-channel standard deviation of the real ones (see `standardize`),
 so `feature_recon` is a unit-variance Gaussian log-likelihood in feature space whatever the features' scale.
-`kl_weight` defaults to 1 / (number of feature elements), which makes the encoder loss that feature-space ELBO
-divided by its size; `recon_weight` is Larsen's gamma (default 10); `feature_stage` picks the discriminator stage.
-All three can be set in the JSON config's `extra` ({"extra": {"recon_weight": 5}}).
+Options (`vaegan_config.py`): `kl_weight` defaults to 1 / (number of feature elements), which makes the encoder loss
+that feature-space ELBO divided by its size; `recon_weight` is Larsen's gamma (default 10); `feature_stage` picks
+the discriminator stage; `encoder`, `decoder`, `discriminator` name the networks and `gan_loss` the GAN loss.
 
-Randomness in `train_step` is stateless, seeded by (config.seed, step, replica), so a resumed run draws exactly
-the noise the uninterrupted run would have drawn, and no RNG state needs checkpointing.
+Randomness in `train_step` is stateless, seeded by (config.seed, step, replica) (`base.step_seeds`), so a resumed
+run draws exactly the noise the uninterrupted run would have drawn, and no RNG state needs checkpointing.
 """
 from __future__ import annotations
 
@@ -31,16 +33,12 @@ import tensorflow as tf
 from artifacts.dataset import split_files
 from preprocess.records import make_dataset
 from trainer import losses, networks
-from trainer.base import EMBEDDINGS, IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid
-from trainer.config import TrainConfig
+from trainer.models.base import EMBEDDINGS, IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid, step_seeds
+from trainer.models.vaegan_config import VAEGANConfig
 
 SAMPLE_GRID_SIZE = 64      # prior samples in the 'samples' grid (8 x 8)
 RECONSTRUCTION_COUNT = 16  # val images in the 'reconstructions' grid (rows of originals, rows of reconstructions)
 GRID_COLUMNS = 8
-# Larsen's gamma: weight of the learned-similarity reconstruction against the GAN loss in the decoder's update.
-# 10 keeps reconstructions (the `image_bytes` -> `embeddings` -> image round trip) faithful; lower it for sharper,
-# less faithful samples.
-DEFAULT_RECON_WEIGHT = 10.0
 
 
 def interleave_rows(originals: tf.Tensor, reconstructions: tf.Tensor, columns: int) -> tf.Tensor:
@@ -69,17 +67,20 @@ def standardize(real_features: tf.Tensor, other_features: tf.Tensor):
     return real_features / scale, other_features / scale
 
 
-class Model(GenerativeModel):
-    def __init__(self, config: TrainConfig, **kwargs):
+class VAEGAN(GenerativeModel):
+    def __init__(self, config: VAEGANConfig, **kwargs):
         super().__init__(config, name="vaegan", **kwargs)
         size, z, width = config.image_size, config.latent_dim, config.base_filters
-        self.encoder = networks.build("dcgan_encoder", image_size=size, latent_dim=z, base_filters=width)
-        self.decoder = networks.build("dcgan_decoder", image_size=size, latent_dim=z, base_filters=width)
-        self.discriminator = networks.build("dcgan_discriminator", image_size=size, base_filters=width,
-                                            feature_stage=config.extra.get("feature_stage"))
+        self.encoder = networks.build(config.encoder, image_size=size, latent_dim=z, base_filters=width,
+                                      name="encoder")
+        self.decoder = networks.build(config.decoder, image_size=size, latent_dim=z, base_filters=width,
+                                      name="decoder")
+        self.discriminator = networks.build(config.discriminator, image_size=size, base_filters=width,
+                                            feature_stage=config.feature_stage, name="discriminator")
         feature_size = int(np.prod(self.discriminator.outputs[1].shape[1:]))
-        self.kl_weight = float(config.extra.get("kl_weight", 1.0 / feature_size))
-        self.recon_weight = float(config.extra.get("recon_weight", DEFAULT_RECON_WEIGHT))
+        self.kl_weight = 1.0 / feature_size if config.kl_weight is None else config.kl_weight
+        self.recon_weight = config.recon_weight
+        self.discriminator_loss, self.generator_loss = losses.get_gan_losses(config.gan_loss)
         adam = dict(learning_rate=config.learning_rate, beta_1=config.beta1)
         self.encoder_optimizer = keras.optimizers.Adam(name="encoder_adam", **adam)
         self.decoder_optimizer = keras.optimizers.Adam(name="decoder_adam", **adam)
@@ -146,21 +147,12 @@ class Model(GenerativeModel):
     def learning_rates(self, step: int) -> dict[str, float]:
         return {name: float(self.config.learning_rate) for name in ("encoder", "decoder", "discriminator")}
 
-    def _step_seeds(self):
-        """Two independent stateless seeds for this step on this replica."""
-        seed = tf.stack([tf.constant(self.config.seed, tf.int64),
-                         tf.cast(self.encoder_optimizer.iterations, tf.int64)])
-        replica = tf.distribute.get_replica_context()
-        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
-        seed = tf.random.experimental.stateless_fold_in(seed, replica_id)
-        return tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-
     def train_step(self, images) -> dict:
         """One step: encoder, decoder and discriminator each updated once on this replica's share of the batch."""
         if isinstance(images, (tuple, list)):  # keras.Model.fit passes (x,) tuples
             images = images[0]
         batch = tf.shape(images)[0]
-        noise_seed, prior_seed = self._step_seeds()
+        noise_seed, prior_seed = step_seeds(self.config.seed, self.encoder_optimizer.iterations)
         latent_shape = tf.stack([batch, self.config.latent_dim])
         eps = tf.random.stateless_normal(latent_shape, seed=noise_seed)
         prior_latents = tf.random.stateless_normal(latent_shape, seed=prior_seed)
@@ -180,9 +172,9 @@ class Model(GenerativeModel):
 
             kl = losses.kl_divergence(mean, log_variance)
             feature_recon = losses.l2(*standardize(tf.stop_gradient(real_features), recon_features))
-            d_loss, g_loss = losses.get_gan_losses("non_saturating")
-            generator_gan = 0.5 * (g_loss(recon_logits) + g_loss(prior_logits))
-            discriminator_gan = 0.5 * (d_loss(real_logits, recon_logits) + d_loss(real_logits, prior_logits))
+            generator_gan = 0.5 * (self.generator_loss(recon_logits) + self.generator_loss(prior_logits))
+            discriminator_gan = 0.5 * (self.discriminator_loss(real_logits, recon_logits)
+                                       + self.discriminator_loss(real_logits, prior_logits))
             network_losses = {
                 "encoder": average(feature_recon + self.kl_weight * kl),
                 "decoder": average(self.recon_weight * feature_recon + generator_gan),

@@ -1,12 +1,11 @@
-"""The contract between a model file (`trainer/vaegan.py`, `trainer/cyclegan.py`, ...) and the shared machinery.
+"""The contract between a model file (`trainer/models/vaegan.py`, `cyclegan.py`, ...) and the shared machinery,
+and what every model uses: sample grids (`make_grid`) and the stateless seeds of a step (`step_seeds`).
 
 The loop (`trainer/loop.py`) and the exporter (`trainer/export.py`) know nothing about any particular model: they
-talk to a `GenerativeModel` found by name in `MODELS`. A new model is a new file exposing a `GenerativeModel`
-subclass named `Model`, plus one line in `MODELS`.
+talk to a `GenerativeModel` found by name in `trainer.models`.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -15,13 +14,6 @@ import tensorflow as tf
 
 from artifacts.export import EMBEDDINGS, IMAGE_BYTES  # noqa: F401 - the signature kinds, for the models
 from trainer.config import TrainConfig
-
-# name -> module that defines `Model` (imported only when that model is used)
-MODELS = {
-    "vaegan": "trainer.vaegan",
-    "cyclegan": "trainer.cyclegan",
-}
-
 
 
 @dataclass
@@ -45,6 +37,7 @@ class GenerativeModel(keras.Model):
     """
 
     def __init__(self, config: TrainConfig, **kwargs):
+        """`config`: an instance of the model's own config class (`trainer.models.config_class(name)`)."""
         super().__init__(**kwargs)
         self.config = config
 
@@ -90,12 +83,15 @@ class GenerativeModel(keras.Model):
         raise NotImplementedError
 
 
-def model_class(name: str) -> type[GenerativeModel]:
-    try:
-        module = MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}") from None
-    return importlib.import_module(module).Model
+def step_seeds(seed: int, step, count: int = 2) -> list[tf.Tensor]:
+    """`count` independent stateless RNG seeds (int64 [2]) for one step on this replica, from (the config's seed,
+    `step`, the replica id). `step` is a variable the checkpoint holds (an optimizer's `iterations`), so a resumed
+    run draws exactly the noise the uninterrupted run would have drawn, and no RNG state needs checkpointing."""
+    base = tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
+    replica = tf.distribute.get_replica_context()
+    replica_id = replica.replica_id_in_sync_group if replica is not None else 0
+    base = tf.random.experimental.stateless_fold_in(base, replica_id)
+    return tf.unstack(tf.random.experimental.stateless_split(base, count))
 
 
 def make_grid(images: tf.Tensor, columns: int = 8) -> tf.Tensor:

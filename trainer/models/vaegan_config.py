@@ -1,0 +1,27 @@
+"""The VAE-GAN's own options (beside `vaegan.py`, TensorFlow-free), added to the common ones of `trainer.config`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trainer import choices
+from trainer.config import TrainConfig, model_default, option
+
+
+@dataclass
+class VAEGANConfig(TrainConfig):
+    model: str = model_default("model", "vaegan")
+    kl_weight: float | None = option(
+        None, "weight of the KL term in the encoder's loss", minimum=0,
+        default_text="1 / the number of discriminator feature elements, i.e. the feature-space ELBO per feature")
+    # Larsen's gamma: 10 keeps reconstructions (the `image_bytes` -> `embeddings` -> image round trip) faithful.
+    recon_weight: float = option(
+        10.0, "Larsen's gamma: weight of the learned-similarity reconstruction against the GAN loss in the "
+        "decoder's update; lower it for sharper, less faithful samples", minimum=0)
+    feature_stage: int | None = option(
+        None, "the discriminator stage whose features give the learned similarity", minimum=0,
+        default_text="the discriminator's own: stage 1, at image_size / 4")
+    encoder: str = option("dcgan_encoder", "the encoder network", choices=choices.network_names(choices.ENCODER))
+    decoder: str = option("dcgan_decoder", "the decoder network", choices=choices.network_names(choices.DECODER))
+    discriminator: str = option("dcgan_discriminator", "the discriminator network",
+                                choices=choices.network_names(choices.FEATURE_DISCRIMINATOR))
+    gan_loss: str = option(choices.NON_SATURATING, "the GAN loss", choices=choices.GAN_LOSSES)
