@@ -1,6 +1,6 @@
-"""Shared by the web studio's browser tests: real tiny exports (a VAE-GAN and a CycleGAN built by the trainer and
-exported by `trainer.export`, untrained), a real `python -m serving.server` over them, and Debian's Chromium
-driven by Playwright (its own browser download does not work offline).
+"""Shared by the web studio's browser tests: real tiny exports (an untrained VAE-GAN and CycleGAN from
+`trainer.sample_exports`, via `serving_helpers`), a real `python -m serving.server` over them, and Debian's
+Chromium driven by Playwright (its own browser download does not work offline).
 
 Chromium missing: the browser tests fail under CI (`CI=true`: `scripts/test.sh` installs it) and skip elsewhere,
 saying how to install it. Screenshots go to `bench/out/studio/` (git-ignored), or `$GENART_TEST_ARTIFACTS`.
@@ -15,14 +15,14 @@ import tempfile
 
 import numpy as np
 import pytest
-import serving_models as sm
+import serving_helpers as sh
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from conftest import REPO_ROOT
 
-LATENT_DIM = 8
-IMAGE_SIZE = 16
+LATENT_DIM = sh.LATENT_DIM
+IMAGE_SIZE = sh.IMAGE_SIZE
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 CHROMIUM_FLAGS = [  # headless and off the network; a fake camera that the page may use without asking
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -53,23 +53,10 @@ def chromium_path() -> str:
     pytest.skip(reason)
 
 
-def export_tiny_models(home: str) -> dict[str, str]:
-    """Deploy an untrained VAE-GAN (`vae`) and CycleGAN (`cyc`) as version 1 into `home`; returns name -> kind."""
-    from serving import registry
-    from trainer import export
-    from trainer.base import model_class
-    from trainer.config import TrainConfig
-
-    configs = {
-        "vae": TrainConfig(model="vaegan", image_size=IMAGE_SIZE, base_filters=4, latent_dim=LATENT_DIM, seed=3),
-        "cyc": TrainConfig(model="cyclegan", image_size=IMAGE_SIZE, base_filters=4, n_blocks=1, seed=3),
-    }
-    for name, config in configs.items():
-        model = model_class(config.model)(config)
-        model.build_for_training()
-        export.export_model(model, os.path.join(home, "jobs", name))
-        registry.deploy(name, home=home)
-    return {name: config.model for name, config in configs.items()}
+def export_tiny_models(home: str) -> str:
+    """Deploy an untrained VAE-GAN (`vae`) and CycleGAN (`cyc`) as version 1 into `home` (exports of
+    `trainer.sample_exports`, i.e. of `trainer.export`); returns the models.config path."""
+    return sh.build_registry(home, {"vae": ("vaegan", [1]), "cyc": ("cyclegan", [1])})
 
 
 _shared_home: str | None = None
@@ -86,9 +73,9 @@ def tiny_models_home() -> str:
     return _shared_home
 
 
-def start_server(home: str, log_name: str, *extra: str, wait_ready: bool = True) -> sm.ServerProcess:
+def start_server(home: str, log_name: str, *extra: str, wait_ready: bool = True) -> sh.ServerProcess:
     """`python -m serving.server` on a free REST port (no gRPC) serving `home`'s models.config."""
-    return sm.ServerProcess(*extra, "--port", "0", log_path=os.path.join(home, f"{log_name}.log"),
+    return sh.ServerProcess(*extra, "--port", "0", log_path=os.path.join(home, f"{log_name}.log"),
                             env={"GENART_HOME": home}, wait_ready=wait_ready)
 
 

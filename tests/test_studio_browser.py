@@ -13,10 +13,13 @@ import re
 import httpx
 import numpy as np
 import pytest
+import serving_helpers as sh
 from PIL import Image
 from studio_support import browser  # noqa: F401 (a fixture)
 from studio_support import (DESKTOP, IMAGE_SIZE, LATENT_DIM, PHONE, Page, artifacts_dir, pixel_std,
                             png_file, start_server, tiny_models_home)
+
+from serving import registry
 
 NUMBER = re.compile(r"-?\d+\.\d+")
 
@@ -64,7 +67,7 @@ def image_instance(path: str) -> dict:
 def test_page_loads_without_console_errors_and_shows_the_tabs_of_each_model(studio):
     studio.open(model="vae")
     assert visible_tabs(studio) == ["generate", "encode", "interpolate"]
-    assert "latent dimension 8" in studio.page.locator("#model-status").inner_text()
+    assert f"latent dimension {LATENT_DIM}" in studio.page.locator("#model-status").inner_text()
     versions = studio.page.locator("#version-select option").evaluate_all("options => options.map(o => o.value)")
     assert versions == ["", "1"]
     studio.choose_model("cyc")
@@ -271,8 +274,6 @@ def test_every_tab_at_phone_and_desktop_size_fits_and_its_screenshot_is_not_blan
 
 
 def test_the_page_works_before_any_model_is_deployed_and_picks_the_first_one_up(browser, tmp_path):
-    from serving import registry
-
     home = str(tmp_path)
     process = start_server(home, "empty-server", wait_ready=False)
     studio = Page(browser, process.url)
@@ -280,8 +281,7 @@ def test_the_page_works_before_any_model_is_deployed_and_picks_the_first_one_up(
         studio.open()
         studio.page.locator("#model-status").filter(has_text="No model is deployed").wait_for()
         assert visible_tabs(studio) == []
-        os.makedirs(os.path.join(home, "jobs"))
-        os.symlink(os.path.join(tiny_models_home(), "jobs", "vae"), os.path.join(home, "jobs", "vae"))
+        sh.stage_job(home, "vae", "vaegan", seed=1)
         registry.deploy("vae", home=home)
         studio.page.locator("#model-status").filter(has_text="vae v1").wait_for()  # the page checks again
         assert visible_tabs(studio) == ["generate", "encode", "interpolate"]

@@ -2,7 +2,7 @@
 
 import { h } from "./ui.js";
 
-const RETRY_MS = 5000;
+const RETRY_MS = 3000;
 
 /** One servable (model name + version, null = latest) and the signatures its metadata lists. */
 export class ModelInfo {
