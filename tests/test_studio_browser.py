@@ -133,12 +133,31 @@ def test_encode_an_upload_shows_latent_dim_numbers_and_the_reconstruction(studio
     assert studio.errors == []
 
 
-def test_interpolate_two_uploads_gives_the_strip_and_its_gif(studio, uploads):
+def test_encode_a_webcam_snapshot(studio):
+    studio.open(model="vae")
+    panel = studio.panel("encode")
+    panel.locator("[data-action=camera]").click()
+    panel.locator("[data-action=snapshot]").click()
+    panel.locator("img[alt='snapshot.jpg (chosen image)']").wait_for()
+    assert panel.locator("video").is_hidden()  # the camera is off again once the snapshot is taken
+    studio.run(panel)
+    assert len(NUMBER.findall(panel.locator("[data-result] .vector").inner_text())) == LATENT_DIM
+    assert studio.errors == []
+
+
+def test_interpolate_an_upload_and_a_dropped_image_gives_the_strip_and_its_gif(studio, uploads):
     studio.open(model="vae")
     panel = studio.panel("interpolate")
-    files = panel.locator("input[type=file]")
-    files.nth(0).set_input_files(uploads["a"])
-    files.nth(1).set_input_files(uploads["b"])
+    panel.locator("input[type=file]").nth(0).set_input_files(uploads["a"])
+    with open(uploads["b"], "rb") as f:  # B is dragged and dropped onto its picker
+        dropped = studio.page.evaluate_handle("""b64 => {
+            const transfer = new DataTransfer();
+            const bytes = Uint8Array.from(atob(b64), (char) => char.charCodeAt(0));
+            transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+            return transfer;
+        }""", base64.b64encode(f.read()).decode())
+    panel.locator(".drop-zone").nth(1).dispatch_event("drop", {"dataTransfer": dropped})
+    assert panel.locator("img[alt='dropped.png (chosen image)']").is_visible()
     panel.locator("input[name=steps]").fill("5")
     studio.run(panel)
     frames = panel.locator("[data-result] .strip img")
