@@ -15,9 +15,12 @@ Resume, exactly what is restored:
   would put the shuffle buffer into every checkpoint.)
 Steps done after the last checkpoint of a killed run are done again, from that checkpoint.
 
-A non-finite loss stops the job (FAILED, the error names the step); that state is never saved, so the last
-checkpoint is the last good one. With several workers every stop decision (max steps, non-finite loss, a signal
-on any worker) is taken from all-reduced values, so all workers stop at the same step.
+A non-finite loss, or a non-finite variable after a step (NaN/Inf gradients behind finite losses), stops the job
+(FAILED, the error names the step); that state is never saved nor exported, so the last checkpoint is the last
+finite one and a rerun resumes from it. With several workers every stop decision (max steps, non-finite values,
+a signal on any worker) is taken from all-reduced values, so all workers stop at the same step.
+Input: each input pipeline (worker) builds its own dataset (`distribute_datasets_from_function`), reading only its
+shard of the records, batched by the per-replica batch.
 """
 from __future__ import annotations
 
@@ -129,9 +132,8 @@ class Trainer:
                                                   max_to_keep=CHECKPOINTS_TO_KEEP)
         self.step = self._restore()
         tf.random.set_seed(data_seed(config.seed, self.step))
-        dataset = distribute.shardable(self.model.make_train_dataset(self.data_dir, config.batch_size),
-                                       self.strategy)
-        self.iterator = iter(strategy.experimental_distribute_dataset(dataset))
+        self.iterator = iter(strategy.distribute_datasets_from_function(
+            lambda context: self.model.make_train_dataset(self.data_dir, config.batch_size, input_context=context)))
         self.step_fn = self._make_step_fn()
         self.fixed = self.model.fixed_batch(self.data_dir) if self.chief else None
         self.writer = (tf.summary.create_file_writer(self.dirs.local(LOGS)) if self.chief
@@ -148,15 +150,18 @@ class Trainer:
         return step
 
     def _make_step_fn(self):
-        """A tf.function running one step on every replica; returns [losses..., stop votes], all-reduced."""
+        """A tf.function running one step on every replica; returns [losses..., stop votes, replicas whose
+        variables are not all finite after the step], all-reduced."""
         strategy, model = self.strategy, self.model
         use_jit = distribute.use_jit(self.config.jit_compile)
         train_step = tf.function(model.train_step, jit_compile=True) if use_jit else model.train_step
+        checked = distribute.float_variables(model.checkpoint_items().values())
 
         def replica_step(batch, stop_vote):
             losses = train_step(batch)
             self.loss_names = list(losses)  # known once traced
-            return tf.stack([tf.cast(losses[name], tf.float32) for name in self.loss_names] + [stop_vote])
+            non_finite = 1.0 - tf.cast(distribute.all_finite(checked), tf.float32)  # read after the updates
+            return tf.stack([tf.cast(losses[name], tf.float32) for name in self.loss_names] + [stop_vote, non_finite])
 
         @tf.function
         def step_fn(iterator, stop_vote):
@@ -182,7 +187,7 @@ class Trainer:
             vote = 1.0 if self.signals.received is not None else 0.0
             values = self.step_fn(self.iterator, tf.constant(vote)).numpy()
             self.step += 1
-            losses = {name: float(v) for name, v in zip(self.loss_names, values[:-1])}
+            losses = {name: float(v) for name, v in zip(self.loss_names, values[:-2])}
             now = time.perf_counter()
             first_step = result.first_step_seconds is None
             if first_step:  # tracing: timed on its own, left out of every rate
@@ -190,15 +195,15 @@ class Trainer:
                 interval.restart_clock(self.step, now)
             else:
                 result.images_per_second = interval.run_images_per_second(self.step, now)
-            if not all(math.isfinite(v) for v in losses.values()):
-                raise NonFiniteLoss(self._non_finite_message(losses))
+            if values[-1] > 0 or not all(math.isfinite(v) for v in losses.values()):
+                raise NonFiniteLoss(self._non_finite_message(losses))  # before anything is saved
             self.progress.update(self.step, losses, None if first_step else now - started)
             interval.add(losses)
             if self.step % config.summary_every_steps == 0:
                 self._write_scalars(interval.flush(self.step, now))
             if self.step % config.sample_every_steps == 0:
                 self._write_samples(self.step, result)
-            if values[-1] > 0:  # some worker got SIGINT/SIGTERM: save and stop, all at this step
+            if values[-2] > 0:  # some worker got SIGINT/SIGTERM: save and stop, all at this step
                 return self._cancel(result)
             if self.step % config.checkpoint_every_steps == 0:
                 self.save()
@@ -217,7 +222,9 @@ class Trainer:
         bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not math.isfinite(v))
         kept = (f"the last good checkpoint is step {self.last_saved}" if self.last_saved is not None
                 else "no checkpoint was saved")
-        return f"non-finite loss at step {self.step} ({bad}); training stopped, {kept}"
+        what = f"loss at step {self.step} ({bad})" if bad else \
+            f"weights at step {self.step} (finite losses: NaN/Inf gradients)"
+        return f"non-finite {what}; training stopped, nothing of this step saved, {kept}"
 
     def _cancel(self, result: TrainResult) -> TrainResult:
         self.save()

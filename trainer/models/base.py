@@ -42,8 +42,12 @@ class GenerativeModel(keras.Model):
         self.config = config
 
     # ---- data
-    def make_train_dataset(self, data_dir: str, global_batch_size: int) -> tf.data.Dataset:
-        """Infinite, batched (global batch) dataset of what `train_step` takes."""
+    def make_train_dataset(self, data_dir: str, global_batch_size: int,
+                           input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+        """Infinite, batched dataset of what `train_step` takes: this input pipeline's one (the loop calls it
+        through `strategy.distribute_datasets_from_function`). Pass `input_context` on to `make_dataset`, which
+        then reads only this pipeline's shard of the records and batches by the per-replica batch (None: one
+        pipeline, global batch)."""
         raise NotImplementedError
 
     def fixed_batch(self, data_dir: str):

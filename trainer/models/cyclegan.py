@@ -3,9 +3,10 @@
 Owns the model (two generators G_ab: A → B and G_ba: B → A, two discriminators D_a, D_b: by default the ResNet and
 PatchGAN networks of `trainer/networks/resnet.py`), its losses (adversarial, LSGAN by default; cycle consistency
 λ·L1; identity 0.5λ·L1), one `train_step` (= one update of both generators, then of both discriminators), the
-history pool of generated images each discriminator learns from (`HistoryPool`, TF ops only) and the learning-rate
-schedule (`ConstantThenLinearDecay`). Data: unpaired domains in `DATA/A/` and `DATA/B/` (the layout
-`python -m preprocess` writes for `trainA/ trainB/ [testA/ testB/]`). Options: `cyclegan_config.py`.
+history pool of generated images each discriminator learns from (`HistoryPool`, TF ops only; `--pool-size` slots
+per image of the per-replica batch) and the learning-rate schedule (`ConstantThenLinearDecay`). Data: unpaired
+domains in `DATA/A/` and `DATA/B/` (the layout `python -m preprocess` writes for `trainA/ trainB/ [testA/ testB/]`).
+Options: `cyclegan_config.py`.
 The shared loop, checkpoints and export are not here: they only see the `GenerativeModel` contract.
 """
 from __future__ import annotations
@@ -29,8 +30,9 @@ class HistoryPool(tf.Module):
     `query(images, seed)` follows the reference `ImagePool`, image by image through the batch: while the pool is
     filling, an image is stored and returned as is; once full, with probability 0.5 it takes the place of a random
     stored image, which is returned instead, else it is returned as is. The slots drawn within one batch are
-    distinct (while the batch is no larger than the pool); a swap may return an image stored earlier in the same
-    batch, as the sequential reference would.
+    distinct, so no slot is returned twice (a batch larger than the pool is refused: the model sizes its pools
+    by the per-replica batch); a swap may return an image stored earlier in the same batch, as the sequential
+    reference would.
 
     State: `images` [size, H, W, 3] and `count`, updated with TF ops and static shapes only (so the query also
     compiles with XLA), randomness stateless from `seed` (so a resumed run draws what the uninterrupted one would
@@ -60,6 +62,9 @@ class HistoryPool(tf.Module):
         images = tf.convert_to_tensor(images, tf.float32)
         if not self.size:
             return images
+        if images.shape[0] is not None and images.shape[0] > self.size:
+            raise ValueError(f"a batch of {images.shape[0]} images is larger than the pool ({self.size} slots): "
+                             f"it would return a slot twice")
         slot_seed, coin_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         index = tf.range(tf.shape(images)[0])
         count = self.count.read_value()
@@ -127,14 +132,16 @@ class CycleGAN(GenerativeModel):
         manifest = read_manifest(domain_dir(data_dir, domain))
         return bool(manifest.get("center_crop", self.config.center_crop))
 
-    def make_train_dataset(self, data_dir: str, global_batch_size: int) -> tf.data.Dataset:
+    def make_train_dataset(self, data_dir: str, global_batch_size: int,
+                           input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         """Infinite batches `(a, b)`: independent shuffles of the two domains (the data is unpaired).
 
         Shuffle and crop seeds follow TF's global seed, which the loop sets per (seed, resumed step).
         """
         def domain_dataset(domain: str) -> tf.data.Dataset:
             return make_dataset(self._domain_files(data_dir, domain, "train"), self.config.image_size,
-                                self._center_crop(data_dir, domain), global_batch_size, training=True, seed=None)
+                                self._center_crop(data_dir, domain), global_batch_size, training=True, seed=None,
+                                input_context=input_context)
 
         return tf.data.Dataset.zip(tuple(domain_dataset(domain) for domain in DOMAINS))
 
@@ -163,8 +170,15 @@ class CycleGAN(GenerativeModel):
         self.d_optimizer = keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="d_optimizer")
         self.g_optimizer.build(self._generator_variables())
         self.d_optimizer.build(self._discriminator_variables())
-        self.pool_a = HistoryPool(cfg.pool_size, [size, size, 3], name="pool_a")  # fake A images, for D_a
-        self.pool_b = HistoryPool(cfg.pool_size, [size, size, 3], name="pool_b")  # fake B images, for D_b
+        slots = self.pool_slots()
+        self.pool_a = HistoryPool(slots, [size, size, 3], name="pool_a")  # fake A images, for D_a
+        self.pool_b = HistoryPool(slots, [size, size, 3], name="pool_b")  # fake B images, for D_b
+
+    def pool_slots(self) -> int:
+        """Slots of each pool: --pool-size per image of the per-replica batch (the paper's 50 at batch 1), so
+        pooled images are as many steps old at any batch size and a batch never needs a slot twice."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return self.config.pool_size * max(1, self.config.batch_size // replicas)
 
     def _generator_variables(self) -> list:
         return self.g_ab.trainable_variables + self.g_ba.trainable_variables

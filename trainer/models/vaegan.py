@@ -91,13 +91,14 @@ class VAEGAN(GenerativeModel):
 
     # ---------------------------------------------------------------- data
 
-    def make_train_dataset(self, data_dir: str, global_batch_size: int) -> tf.data.Dataset:
+    def make_train_dataset(self, data_dir: str, global_batch_size: int,
+                           input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         files = split_files(data_dir, "train")
         if not files:
             raise FileNotFoundError(f"no train-*.tfrecord shards in {data_dir} (run `python -m preprocess` first)")
         # seed=None: the op seeds follow the global seed, which the loop sets per (seed, resumed step).
         return make_dataset(files, self.config.image_size, self.config.center_crop, global_batch_size,
-                            training=True, seed=None)
+                            training=True, seed=None, input_context=input_context)
 
     def fixed_batch(self, data_dir: str) -> tf.Tensor:
         """The first RECONSTRUCTION_COUNT val images (train images when there is no val split), center-cropped."""
