@@ -127,6 +127,18 @@ def test_inception_features_from_a_weights_file_leave_out_is(job_copy, tmp_path)
     assert "note: is: left out: the inception feature net has no classifier head" in result.stdout
 
 
+def test_a_gs_job_dir(vaegan_job, gcs_bucket, capsys):
+    from artifacts import storage
+    from trainer.evaluate.__main__ import main
+
+    job = f"{gcs_bucket}/jobs/tiny"
+    storage.copytree(str(vaegan_job), job)
+    assert main(["--job-dir", job, "--checkpoint", "4", "--metrics", "kid,ssim", "--num-samples", "6"]) == 0
+    assert f"metrics: {job}/eval/metrics-0000004.json" in capsys.readouterr().out
+    assert_schema(storage.read_json(f"{job}/eval/metrics-0000004.json"), 4, "digits", 6, ["kid_digits", "ssim"])
+    assert any(name.startswith("events.out.tfevents") for name in storage.listdir(f"{job}/logs/eval"))
+
+
 PROBE = """
 import contextlib, io, runpy, sys
 results = []
