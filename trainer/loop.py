@@ -3,7 +3,8 @@
 Owns: the distributed step (`strategy.run(model.train_step)`, losses SUM-reduced over replicas; XLA only on GPU),
 checkpoints (`tf.train.Checkpoint(step, **model.checkpoint_items())` in `checkpoints/`, every
 `checkpoint_every_steps`, at the end, and on SIGINT/SIGTERM), resume, TensorBoard summaries in `logs/`, sample
-grids in `samples/step_NNNNNNN.png`, the progress line, `job.json` states, and the export at the end.
+grids in `samples/step_NNNNNNN.png`, evaluations every `eval_every_steps` (`trainer.evaluate.run`, after saving
+that step's checkpoint), the progress line, `job.json` states, and the export (of the final step) at the end.
 
 Resume, exactly what is restored:
 - networks, optimizers (slots and iteration counts), the step, the model's fixed sample noise: from the checkpoint;
@@ -34,7 +35,7 @@ import keras
 import tensorflow as tf
 
 from artifacts import jobs, storage
-from artifacts.jobs import CHECKPOINTS, LOGS, SAMPLES
+from artifacts.jobs import CHECKPOINTS, EVAL, LOGS, SAMPLES
 from trainer import distribute
 from trainer.config import TrainConfig
 from trainer.jobdir import JobDir
@@ -111,6 +112,8 @@ class Trainer:
         self.progress = Progress(config.max_steps, config.batch_size, config.summary_every_steps, stream)
         self.signals = StopSignals()
         self.last_saved: int | None = None
+        self.last_evaluated: int | None = None
+        self.evaluation = None  # trainer.evaluate.run.TrainingEvaluation, on the chief with --eval-every-steps
 
     # ---------------------------------------------------------------- set-up
 
@@ -138,6 +141,11 @@ class Trainer:
         self.fixed = self.model.fixed_batch(self.data_dir) if self.chief else None
         self.writer = (tf.summary.create_file_writer(self.dirs.local(LOGS)) if self.chief
                        else tf.summary.create_noop_writer())
+        if config.eval_every_steps and self.chief:
+            from trainer.evaluate.run import TrainingEvaluation
+
+            self.evaluation = TrainingEvaluation(self.model, self.data_dir, config, self.job, self.dirs.local(EVAL),
+                                                 self.dirs.local(LOGS, EVAL), self.progress.message)
 
     def _restore(self) -> int:
         latest = tf.train.latest_checkpoint(self.dirs.restore_dir())
@@ -203,11 +211,15 @@ class Trainer:
                 self._write_scalars(interval.flush(self.step, now))
             if self.step % config.sample_every_steps == 0:
                 self._write_samples(self.step, result)
+            if config.eval_every_steps and self.step % config.eval_every_steps == 0:
+                self._evaluate()
             if values[-2] > 0:  # some worker got SIGINT/SIGTERM: save and stop, all at this step
                 return self._cancel(result)
             if self.step % config.checkpoint_every_steps == 0:
                 self.save()
         self.save()
+        if config.eval_every_steps and self.last_evaluated != self.step:
+            self._evaluate()
         self.progress.close_line()
         result.step = self.step
         result.export_dir = self._export()
@@ -250,6 +262,20 @@ class Trainer:
             self.job.update(step=self.step)
             self.dirs.push()
             self.progress.message(f"checkpoint {path}")
+
+    def _evaluate(self) -> None:
+        """Checkpoint this step (every worker), then evaluate it (the chief): eval/, logs/eval, job.json's best."""
+        self.save()
+        self.last_evaluated = self.step
+        if self.evaluation is None:
+            return
+        from trainer.evaluate.run import summary_line
+
+        started = time.perf_counter()
+        self.progress.note = summary_line(self.evaluation.run(self.step).results)
+        self.progress.message(f"evaluation at step {self.step}: {self.progress.note or 'nothing computed'} "
+                              f"({time.perf_counter() - started:.1f} s)")
+        self.dirs.push()
 
     def _write_scalars(self, scalars: dict[str, float]) -> None:
         if not self.chief:

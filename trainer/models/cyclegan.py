@@ -17,7 +17,8 @@ import tensorflow as tf
 from artifacts.dataset import DOMAINS, domain_dir, read_manifest, split_files
 from preprocess.records import make_dataset
 from trainer import losses, networks
-from trainer.models.base import IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid, step_seeds
+from trainer.models.base import (IMAGE_BYTES, EvaluationSets, GenerativeModel, SignatureSpec, image_split_dataset,
+                                 make_grid, step_seeds)
 from trainer.models.cyclegan_config import CycleGANConfig
 
 FIXED_IMAGES_PER_DOMAIN = 4   # images per domain in the sample grids
@@ -271,6 +272,21 @@ class CycleGAN(GenerativeModel):
         _, b_back = self._cycle(b, "b_to_a", "a_to_b")
         return {"val_cycle_l1_a": float(tf.reduce_mean(tf.abs(a_back - a))),
                 "val_cycle_l1_b": float(tf.reduce_mean(tf.abs(b_back - b)))}
+
+    def evaluation_data(self, data_dir: str, split: str, batch_size: int) -> tf.data.Dataset | None:
+        """Batches `(a, b)` of both domains' center-cropped `split` images, as many as the smaller domain has."""
+        domains = [image_split_dataset(domain_dir(data_dir, domain), split, self.config.image_size, batch_size)
+                   for domain in DOMAINS]
+        return None if None in domains else tf.data.Dataset.zip(tuple(domains))
+
+    def evaluation_sets(self, real_batch, seed, samples_only: bool = False) -> EvaluationSets:
+        """Translations A -> B (compared with real B) and B -> A (with real A); the cycles A -> B -> A and
+        B -> A -> B reconstruct the real images. Nothing is drawn at random, so no `samples`."""
+        a, b = real_batch
+        a_to_b, a_back = self._cycle(a, "a_to_b", "b_to_a")
+        b_to_a, b_back = self._cycle(b, "b_to_a", "a_to_b")
+        return EvaluationSets(real={"A": a, "B": b}, outputs={"a_to_b": ("B", a_to_b), "b_to_a": ("A", b_to_a)},
+                              reconstructions={"a_to_b_to_a": ("A", a_back), "b_to_a_to_b": ("B", b_back)})
 
     def export_spec(self) -> tuple[str, dict[str, SignatureSpec]]:
         def direction(network) -> SignatureSpec:
