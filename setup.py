@@ -19,7 +19,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["artifacts", "artifacts.*", "preprocess", "preprocess.*", "trainer", "trainer.*", "serving", "serving.*"]),
-    package_data={"trainer.evaluate": ["weights/*.weights.h5"]},  # the digits feature net's trained weights
+    package_data={
+        "trainer.evaluate": ["weights/*.weights.h5"],  # the digits feature net's trained weights
+        "serving.server": ["static/**/*"],  # the web studio: HTML, CSS and JavaScript modules served by serving.server
+    },
     install_requires=_requirements("requirements.txt"),
     extras_require={"test": _requirements("requirements-test.txt")},
 )

@@ -3,15 +3,15 @@
     JOB/job.json  config.json  data/  checkpoints/  logs/  samples/  eval/  export/
     job.json: {"name", "model", "state", "created", "started", "ended", "step", "max_steps", "data_dir", "args",
                "error"}    state: QUEUED -> PREPARING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED    times: RFC 3339
+              + "best": {"step", "metric", "value"} once an evaluation has run during training
 Also the listing of `$GENART_HOME/jobs/` (newest first) that `create_model.sh -l` shows.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import re
 import sys
-
-
 
 from artifacts import console, home, storage
 from artifacts.naming import validate_name
@@ -25,6 +25,10 @@ SUCCEEDED, FAILED, CANCELLED = "SUCCEEDED", "FAILED", "CANCELLED"
 STATES = (QUEUED, PREPARING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
 FIELDS = ("name", "model", "state", "created", "started", "ended", "step", "max_steps", "data_dir", "args", "error")
+BEST = "best"  # {"step", "metric", "value"}: the best evaluated step by the first metric, present only once one ran
+OPTIONAL_FIELDS = (BEST,)
+CHECKPOINT_PREFIX = "ckpt"  # checkpoints/ckpt-<step>.index, .data-*: tf.train.CheckpointManager's default name
+_CHECKPOINT_INDEX = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)\.index$")
 
 
 def now() -> str:
@@ -54,6 +58,29 @@ def sample_name(step: int) -> str:
     return f"step_{step:07d}.png"
 
 
+def metrics_name(step: int) -> str:
+    """`eval/` entry of a step's evaluation (step zero-padded to 7 digits, as `samples/`)."""
+    return f"metrics-{step:07d}.json"
+
+
+def metrics_path(job_dir: str, step: int) -> str:
+    return storage.join(job_dir, EVAL, metrics_name(step))
+
+
+def checkpoint_name(step: int) -> str:
+    """A checkpoint as the job dir names it: `checkpoints/ckpt-<step>` (its files add .index, .data-*)."""
+    return f"{CHECKPOINTS}/{CHECKPOINT_PREFIX}-{step}"
+
+
+def checkpoint_steps(job_dir: str) -> list[int]:
+    """The steps of the checkpoints in the job's `checkpoints/`, ascending (TensorFlow-free)."""
+    directory = storage.join(job_dir, CHECKPOINTS)
+    if not storage.isdir(directory):
+        return []
+    found = (_CHECKPOINT_INDEX.match(name) for name in storage.listdir(directory))
+    return sorted(int(match.group(1)) for match in found if match)
+
+
 def read(job_dir: str) -> dict | None:
     """The job's record, or None when the job has none yet."""
     path = job_file(job_dir)
@@ -77,13 +104,14 @@ class Job:
     def open(cls, job_dir: str, writable: bool = True, **fields) -> "Job":
         """Load the job's record (or start a QUEUED one) and apply `fields` that are not None."""
         record = read(job_dir) or new_record(job_dir)
-        record = {name: record.get(name) for name in FIELDS}  # exactly the contract's fields
+        record = {**{name: record.get(name) for name in FIELDS},  # exactly the contract's fields (+ "best")
+                  **{name: record[name] for name in OPTIONAL_FIELDS if record.get(name) is not None}}
         job = cls(job_dir, record, writable)
         job.update(**{k: v for k, v in fields.items() if v is not None})
         return job
 
     def update(self, **fields) -> None:
-        unknown = set(fields) - set(FIELDS)
+        unknown = set(fields) - set(FIELDS) - set(OPTIONAL_FIELDS)
         if unknown:
             raise ValueError(f"unknown job.json field(s): {', '.join(sorted(unknown))}")
         if "state" in fields and fields["state"] not in STATES:

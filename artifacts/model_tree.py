@@ -3,17 +3,27 @@
     $GENART_HOME/models/models.config     a TF Serving `model_config_list` (protobuf text format)
     $GENART_HOME/models/<MODEL>/<N>/      one complete SavedModel per positive version number
 A numbered dir counts as a version only once it holds `saved_model.pb`; `.tmp-…` dirs are deploys under way.
+Concurrent deploys: locally they take turns on `models/.registry.lock` (`registry_lock`); on gs:// a deploy claims
+its version dir by creating `<N>/.deploy-claim` (first creator wins), and models.config is rewritten with a
+generation precondition, re-read and retried when another writer got there first.
 The TF Serving config proto does not import TensorFlow, but is imported only where models.config is used.
 """
 from __future__ import annotations
 
-from artifacts import export, storage
+import contextlib
+import random
+import time
+
+from artifacts import export, locking, storage
 from artifacts.home import models_dir
 from artifacts.naming import validate_name, validate_version
 
 MODELS_CONFIG = "models.config"
 STAGING_PREFIX = ".tmp-"
 MODEL_PLATFORM = "tensorflow"
+REGISTRY_LOCK = ".registry.lock"  # under models/, local trees only
+DEPLOY_CLAIM = ".deploy-claim"  # in a gs:// version dir: created (if absent) by the deploy that owns the number
+CONFIG_WRITE_ATTEMPTS = 20
 
 
 class ModelTreeError(Exception):
@@ -26,6 +36,17 @@ def models_config_path(home: str | None = None) -> str:
 
 def model_base_path(name: str, home: str | None = None) -> str:
     return storage.join(models_dir(home), name)
+
+
+def registry_lock(home: str | None = None):
+    """A context manager: deploys of a local tree take turns in it; on gs:// a no-op (preconditions instead)."""
+    root = models_dir(home)
+    return contextlib.nullcontext() if storage.is_gcs(root) else locking.locked(storage.join(root, REGISTRY_LOCK))
+
+
+def claim_version(base_path: str, version: int, owner: str) -> bool:
+    """Claim `<base_path>/<version>/` for one deploy (gs://, where there is no rename); False if another has it."""
+    return locking.create_exclusive(storage.join(base_path, str(version), DEPLOY_CLAIM), owner.encode("utf-8"))
 
 
 def _numbered(name: str) -> int | None:
@@ -108,12 +129,16 @@ def next_version(base_path: str) -> int:
 
 def read_models_config(path: str):
     """Parse a TF Serving `models.config` (text format) into a `ModelServerConfig`."""
+    return _parse_models_config(storage.read_text(path), path)
+
+
+def _parse_models_config(text: str, path: str):
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
     config = model_server_config_pb2.ModelServerConfig()
     try:
-        text_format.Parse(storage.read_text(path), config)
+        text_format.Parse(text, config)
     except text_format.ParseError as err:
         raise ModelTreeError(f"{path} is not a valid TF Serving model config: {err}") from None
     return config
@@ -125,16 +150,30 @@ def write_models_config(home: str | None = None, *, names: list[str] | None = No
     `names` limits the file to those models and `path` writes it elsewhere (e.g. a config serving only a demo's
     models). Settings a user added to an entry of the previous file (`model_version_policy`, `version_labels`...)
     are kept for models still present; `name`, `base_path` (absolute) and `model_platform` are always rewritten.
+    Concurrent writers: on gs:// the write is conditional on the generation read, and redone on a conflict;
+    locally, writers that may race hold `registry_lock`.
     """
+    path = path or models_config_path(home)
+    for attempt in range(CONFIG_WRITE_ATTEMPTS):
+        previous, generation = locking.read_versioned(path)
+        text = _models_config_text(home, names, previous, path)
+        if locking.write_unless_changed(path, text.encode("utf-8"), generation):
+            return path
+        time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))  # another deploy wrote it meanwhile: merge again
+    raise ModelTreeError(f"{path} kept changing while it was rewritten ({CONFIG_WRITE_ATTEMPTS} attempts); "
+                         f"try again")
+
+
+def _models_config_text(home: str | None, names: list[str] | None, previous_bytes: bytes | None, path: str) -> str:
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
-    path = path or models_config_path(home)
     previous = {}
-    if storage.exists(path):
+    if previous_bytes is not None:
         try:
-            previous = {entry.name: entry for entry in read_models_config(path).model_config_list.config}
-        except ModelTreeError:
+            previous = {entry.name: entry for entry in _parse_models_config(previous_bytes.decode("utf-8"), path)
+                        .model_config_list.config}
+        except (ModelTreeError, UnicodeDecodeError):
             previous = {}  # a broken file is replaced, not merged
     config = model_server_config_pb2.ModelServerConfig()
     for name in list_models(home) if names is None else names:
@@ -144,5 +183,4 @@ def write_models_config(home: str | None = None, *, names: list[str] | None = No
         entry.name = name
         entry.base_path = storage.join(models_dir(home), name)
         entry.model_platform = MODEL_PLATFORM
-    storage.write_text(path, text_format.MessageToString(config))
-    return path
+    return text_format.MessageToString(config)

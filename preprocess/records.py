@@ -7,7 +7,8 @@ Owns:
 - the pixel pipeline: `center_crop_resize` / `resize_shorter_side` (antialiased `tf.image.resize`, rounded to
   uint8), `to_float` ([-1, 1]) and `decode_and_preprocess` — the exact function the exported serving graph calls,
   and the one the trainer calls on center-crop data, so train and serve preprocessing cannot drift apart;
-- `make_dataset`: the `tf.data` reader the trainer uses (random crop + flip, or center crops passed through).
+- `make_dataset`: the `tf.data` reader the trainer uses (random crop + flip, or center crops passed through), each
+  input pipeline of a distributed job reading its own shard of the records.
 """
 from __future__ import annotations
 
@@ -222,20 +223,30 @@ def _training_image(encoded: tf.Tensor, image_size: int, whole: bool) -> tf.Tens
 
 def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_size: int, *,
                  training: bool = True, shuffle_buffer: int = 2048, seed: int | None = None,
-                 drop_remainder: bool = True, labels: bool = False) -> tf.data.Dataset:
+                 drop_remainder: bool = True, labels: bool = False,
+                 input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Batches of float32 [batch, image_size, image_size, 3] in [-1, 1] from TFRecord shards (with `labels`:
     (images, int64 [batch] class ids) pairs).
 
     training=True: shuffled, repeated forever, random crop + flip unless `center_crop`.
     training=False: one deterministic pass of center crops (for validation and fixed sample grids).
+    input_context (`strategy.distribute_datasets_from_function`'s): `batch_size` is the global batch, batches are
+    per replica, and with several input pipelines each keeps only its shard of the records (every N-th record of
+    the same deterministic order in every pipeline), before anything is decoded: the pipelines read disjoint
+    records and each decodes only its own.
     """
     if not files:
         raise ValueError("no TFRecord shards to read")
+    sharded = input_context is not None and input_context.num_input_pipelines > 1
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
     ds = tf.data.Dataset.from_tensor_slices(list(files))
-    if training:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    if training:  # sharded: an explicit op seed, so every pipeline draws the same file order before `shard`
+        ds = ds.shuffle(len(files), seed=0 if sharded and seed is None else seed, reshuffle_each_iteration=True)
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training or sharded)
+    if sharded:
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
 

@@ -5,6 +5,7 @@
     demo_helpers.py instances OUT_DIR JOB_DIR EXAMPLES FULL   the seed's JSON-instances files
     demo_helpers.py round-trip PREDICTIONS_JSON OUT      predictions, one per line: the next request's instances
     demo_helpers.py training-speed JOB_DIR TRAIN_LOG     "<images/s> (<source>)"
+    demo_helpers.py quality JOB_DIR                      the last evaluation's first metric (kid_digits)
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from artifacts import jobs, model_tree, storage  # noqa: E402
 from serving import client  # noqa: E402
+from trainer.evaluate import names, report  # noqa: E402 - TensorFlow-free
 
 
 def models_config(out: str, *names: str) -> None:
@@ -113,8 +115,22 @@ def training_speed(job_dir: str, train_log: str) -> None:
     print(f"~{job['step'] * config['batch_size'] / max(seconds, 1):.1f} images/s (job.json times, export included)")
 
 
+def quality(job_dir: str) -> None:
+    """"kid_digits 0.123 (val; train 0.101; lower is closer to the training images), 200 samples per split, step
+    4000  PATH" from the job's last evaluation (eval/metrics-<step>.json)."""
+    files = sorted(glob.glob(os.path.join(job_dir, jobs.EVAL, "metrics-*.json")))
+    if not files:
+        raise RuntimeError(f"no evaluation in {os.path.join(job_dir, jobs.EVAL)}")
+    record = storage.read_json(files[-1])
+    name, values = next(iter(record["metrics"].items()))
+    reading = ("higher is better" if names.base_metric(name) in names.HIGHER_IS_BETTER
+               else "lower is closer to the training images")
+    print(f"{name} {report.shown(values['val'])} (val; train {report.shown(values['train'])}; {reading}), "
+          f"{record['num_samples']} samples per split, step {record['step']}  {files[-1]}")
+
+
 COMMANDS = {"models-config": models_config, "wait-ready": wait_ready, "instances": instances,
-            "round-trip": round_trip, "training-speed": training_speed}
+            "round-trip": round_trip, "training-speed": training_speed, "quality": quality}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

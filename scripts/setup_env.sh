@@ -18,6 +18,24 @@ _genart_digest() {
       "$GENART_ROOT"/requirements.lock "$GENART_ROOT"/setup.py 2>/dev/null | sha256sum | cut -d' ' -f1
 }
 
+# The web studio's browser tests drive Debian's chromium through Playwright (Playwright's own browser download
+# needs the network). scripts/test.sh calls this: installs it with apt-get (as root, or with password-less sudo)
+# when it is missing; without it the browser tests skip, and under CI=true they fail.
+genart_ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then return 0; fi
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "genart: installing chromium with apt-get for the web studio's browser tests ..."
+    if $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
+       $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; then
+      return 0
+    fi
+  fi
+  echo "genart: chromium is missing and could not be installed (apt-get install -y chromium, as root);" \
+       "the web studio's browser tests will skip (and fail under CI)" >&2
+}
+
 want="$(_genart_digest)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "genart: setting up $VENV (first run takes a few minutes) ..."

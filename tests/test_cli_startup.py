@@ -7,7 +7,7 @@ import sys
 import pytest
 from conftest import REPO_ROOT
 
-COMMANDS = ["preprocess", "trainer.task", "trainer.export", "serving.create_model", "serving.server",
+COMMANDS = ["preprocess", "trainer.task", "trainer.export", "trainer.evaluate", "serving.create_model", "serving.server",
             "serving.predict", "serving.batch_predict"]
 PROBE = """
 import runpy, sys

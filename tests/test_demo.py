@@ -152,6 +152,11 @@ def test_demo_end_to_end(checkout, tmp_path):
     assert grid.startswith(os.path.join(home, "jobs", job, "samples", "step_")) and grid.endswith(".png")
     width, height = _decode_png(grid)
     assert width >= 32 * 8 and height >= 32 * 8
+    # the final evaluation's figure (INTERFACE.md section 9), from the job's eval/ file
+    quality = _report_value(output, "quality")
+    assert re.match(r"kid_digits [-0-9.e+]+ \(val; train [-0-9.e+]+; lower is closer to the training images\), "
+                    rf"200 samples per split, step {TINY_STEPS}  ", quality), quality
+    assert quality.endswith(os.path.join(home, "jobs", job, "eval", f"metrics-{TINY_STEPS:07d}.json"))
 
     # the deployed version and the registry's models.config
     model = _report_value(output, "model")

@@ -103,6 +103,12 @@ def test_job_json_has_exactly_the_contract_fields_and_rfc3339_times(tmp_path):
     assert RFC3339_UTC.match(record["started"]) and RFC3339_UTC.match(record["ended"])
     with pytest.raises(ValueError):
         job.update(colour="red")
+    assert list(read_job(tmp_path / "j1")) == list(jobs.FIELDS)  # no "best" until an evaluation has run
+    best = {"step": 2, "metric": "kid_digits", "value": 0.5}
+    job.update(best=best)
+    assert list(read_job(tmp_path / "j1")) == [*jobs.FIELDS, "best"]
+    reopened = jobs.Job.open(str(tmp_path / "j1"), max_steps=4)  # a resumed job keeps it
+    assert reopened.record["best"] == best and list(read_job(tmp_path / "j1")) == [*jobs.FIELDS, "best"]
 
 
 def test_data_is_preprocessed_again_only_when_its_settings_changed(tmp_path):

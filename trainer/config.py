@@ -17,6 +17,7 @@ import typing
 from dataclasses import dataclass
 
 from trainer import models
+from trainer.evaluate import names as metric_names
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 # Before typed model options, the VAE-GAN's settings lived in an untyped dict, {"extra": {"recon_weight": 5}}.
@@ -88,6 +89,12 @@ class TrainConfig:
                            "device; multi_worker reads TF_CONFIG", choices=STRATEGIES)
     jit_compile: bool | None = option(None, "XLA-compile the train step (true or false)",
                                       default_text="true on GPU only")
+    eval_every_steps: int = option(0, "evaluate every N steps and at the end, as `python -m trainer.evaluate` "
+                                   "does with the digits feature net (eval/, logs/eval; job.json records the best "
+                                   "step); 0 = off", minimum=0)
+    eval_num_samples: int = option(256, "images generated per split by each evaluation during training", minimum=4)
+    eval_metrics: str = option(",".join(metric_names.DEFAULT_METRICS), "the metrics of the evaluation during "
+                               "training, comma-separated; the first picks job.json's best step")
     center_crop: bool = option(False, "whether the data was center-cropped: from its manifest.json", flag=False)
 
     # ---------------------------------------------------------------- what the options are
@@ -208,6 +215,10 @@ class TrainConfig:
             raise ValueError(f"--image-size must be a multiple of 16 (e.g. 32, 64, 128), got {self.image_size}")
         if not self.learning_rate > 0:
             raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
+        try:
+            metric_names.parse_metrics(self.eval_metrics)
+        except ValueError as err:
+            raise ValueError(f"--eval-metrics: {err}") from None
         return self
 
 

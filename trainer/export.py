@@ -210,9 +210,14 @@ def restore_latest_checkpoint(model: GenerativeModel, checkpoint_dir: str) -> st
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     if not latest:
         raise FileNotFoundError(f"no checkpoint in {checkpoint_dir}: train the job first")
+    return restore_checkpoint(model, latest)
+
+
+def restore_checkpoint(model: GenerativeModel, prefix: str) -> str:
+    """Restore the local checkpoint `prefix` (`.../ckpt-N`) into the built model; return `prefix`."""
     checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
-    checkpoint.restore(latest).expect_partial().assert_existing_objects_matched()
-    return latest
+    checkpoint.restore(prefix).expect_partial().assert_existing_objects_matched()
+    return prefix
 
 
 def export_job(job_dir: str) -> str:

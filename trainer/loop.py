@@ -3,7 +3,8 @@
 Owns: the distributed step (`strategy.run(model.train_step)`, losses SUM-reduced over replicas; XLA only on GPU),
 checkpoints (`tf.train.Checkpoint(step, **model.checkpoint_items())` in `checkpoints/`, every
 `checkpoint_every_steps`, at the end, and on SIGINT/SIGTERM), resume, TensorBoard summaries in `logs/`, sample
-grids in `samples/step_NNNNNNN.png`, the progress line, `job.json` states, and the export at the end.
+grids in `samples/step_NNNNNNN.png`, evaluations every `eval_every_steps` (`trainer.evaluate.run`, after saving
+that step's checkpoint), the progress line, `job.json` states, and the export (of the final step) at the end.
 
 Resume, exactly what is restored:
 - networks, optimizers (slots and iteration counts), the step, the model's fixed sample noise: from the checkpoint;
@@ -15,9 +16,12 @@ Resume, exactly what is restored:
   would put the shuffle buffer into every checkpoint.)
 Steps done after the last checkpoint of a killed run are done again, from that checkpoint.
 
-A non-finite loss stops the job (FAILED, the error names the step); that state is never saved, so the last
-checkpoint is the last good one. With several workers every stop decision (max steps, non-finite loss, a signal
-on any worker) is taken from all-reduced values, so all workers stop at the same step.
+A non-finite loss, or a non-finite variable after a step (NaN/Inf gradients behind finite losses), stops the job
+(FAILED, the error names the step); that state is never saved nor exported, so the last checkpoint is the last
+finite one and a rerun resumes from it. With several workers every stop decision (max steps, non-finite values,
+a signal on any worker) is taken from all-reduced values, so all workers stop at the same step.
+Input: each input pipeline (worker) builds its own dataset (`distribute_datasets_from_function`), reading only its
+shard of the records, batched by the per-replica batch.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ import keras
 import tensorflow as tf
 
 from artifacts import jobs, storage
-from artifacts.jobs import CHECKPOINTS, LOGS, SAMPLES
+from artifacts.jobs import CHECKPOINTS, EVAL, LOGS, SAMPLES
 from trainer import distribute
 from trainer.config import TrainConfig
 from trainer.jobdir import JobDir
@@ -108,6 +112,8 @@ class Trainer:
         self.progress = Progress(config.max_steps, config.batch_size, config.summary_every_steps, stream)
         self.signals = StopSignals()
         self.last_saved: int | None = None
+        self.last_evaluated: int | None = None
+        self.evaluation = None  # trainer.evaluate.run.TrainingEvaluation, on the chief with --eval-every-steps
 
     # ---------------------------------------------------------------- set-up
 
@@ -129,13 +135,17 @@ class Trainer:
                                                   max_to_keep=CHECKPOINTS_TO_KEEP)
         self.step = self._restore()
         tf.random.set_seed(data_seed(config.seed, self.step))
-        dataset = distribute.shardable(self.model.make_train_dataset(self.data_dir, config.batch_size),
-                                       self.strategy)
-        self.iterator = iter(strategy.experimental_distribute_dataset(dataset))
+        self.iterator = iter(strategy.distribute_datasets_from_function(
+            lambda context: self.model.make_train_dataset(self.data_dir, config.batch_size, input_context=context)))
         self.step_fn = self._make_step_fn()
         self.fixed = self.model.fixed_batch(self.data_dir) if self.chief else None
         self.writer = (tf.summary.create_file_writer(self.dirs.local(LOGS)) if self.chief
                        else tf.summary.create_noop_writer())
+        if config.eval_every_steps and self.chief:
+            from trainer.evaluate.run import TrainingEvaluation
+
+            self.evaluation = TrainingEvaluation(self.model, self.data_dir, config, self.job, self.dirs.local(EVAL),
+                                                 self.dirs.local(LOGS, EVAL), self.progress.message)
 
     def _restore(self) -> int:
         latest = tf.train.latest_checkpoint(self.dirs.restore_dir())
@@ -148,15 +158,18 @@ class Trainer:
         return step
 
     def _make_step_fn(self):
-        """A tf.function running one step on every replica; returns [losses..., stop votes], all-reduced."""
+        """A tf.function running one step on every replica; returns [losses..., stop votes, replicas whose
+        variables are not all finite after the step], all-reduced."""
         strategy, model = self.strategy, self.model
         use_jit = distribute.use_jit(self.config.jit_compile)
         train_step = tf.function(model.train_step, jit_compile=True) if use_jit else model.train_step
+        checked = distribute.float_variables(model.checkpoint_items().values())
 
         def replica_step(batch, stop_vote):
             losses = train_step(batch)
             self.loss_names = list(losses)  # known once traced
-            return tf.stack([tf.cast(losses[name], tf.float32) for name in self.loss_names] + [stop_vote])
+            non_finite = 1.0 - tf.cast(distribute.all_finite(checked), tf.float32)  # read after the updates
+            return tf.stack([tf.cast(losses[name], tf.float32) for name in self.loss_names] + [stop_vote, non_finite])
 
         @tf.function
         def step_fn(iterator, stop_vote):
@@ -182,7 +195,7 @@ class Trainer:
             vote = 1.0 if self.signals.received is not None else 0.0
             values = self.step_fn(self.iterator, tf.constant(vote)).numpy()
             self.step += 1
-            losses = {name: float(v) for name, v in zip(self.loss_names, values[:-1])}
+            losses = {name: float(v) for name, v in zip(self.loss_names, values[:-2])}
             now = time.perf_counter()
             first_step = result.first_step_seconds is None
             if first_step:  # tracing: timed on its own, left out of every rate
@@ -190,19 +203,23 @@ class Trainer:
                 interval.restart_clock(self.step, now)
             else:
                 result.images_per_second = interval.run_images_per_second(self.step, now)
-            if not all(math.isfinite(v) for v in losses.values()):
-                raise NonFiniteLoss(self._non_finite_message(losses))
+            if values[-1] > 0 or not all(math.isfinite(v) for v in losses.values()):
+                raise NonFiniteLoss(self._non_finite_message(losses))  # before anything is saved
             self.progress.update(self.step, losses, None if first_step else now - started)
             interval.add(losses)
             if self.step % config.summary_every_steps == 0:
                 self._write_scalars(interval.flush(self.step, now))
             if self.step % config.sample_every_steps == 0:
                 self._write_samples(self.step, result)
-            if values[-1] > 0:  # some worker got SIGINT/SIGTERM: save and stop, all at this step
+            if config.eval_every_steps and self.step % config.eval_every_steps == 0:
+                self._evaluate()
+            if values[-2] > 0:  # some worker got SIGINT/SIGTERM: save and stop, all at this step
                 return self._cancel(result)
             if self.step % config.checkpoint_every_steps == 0:
                 self.save()
         self.save()
+        if config.eval_every_steps and self.last_evaluated != self.step:
+            self._evaluate()
         self.progress.close_line()
         result.step = self.step
         result.export_dir = self._export()
@@ -217,7 +234,9 @@ class Trainer:
         bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not math.isfinite(v))
         kept = (f"the last good checkpoint is step {self.last_saved}" if self.last_saved is not None
                 else "no checkpoint was saved")
-        return f"non-finite loss at step {self.step} ({bad}); training stopped, {kept}"
+        what = f"loss at step {self.step} ({bad})" if bad else \
+            f"weights at step {self.step} (finite losses: NaN/Inf gradients)"
+        return f"non-finite {what}; training stopped, nothing of this step saved, {kept}"
 
     def _cancel(self, result: TrainResult) -> TrainResult:
         self.save()
@@ -243,6 +262,20 @@ class Trainer:
             self.job.update(step=self.step)
             self.dirs.push()
             self.progress.message(f"checkpoint {path}")
+
+    def _evaluate(self) -> None:
+        """Checkpoint this step (every worker), then evaluate it (the chief): eval/, logs/eval, job.json's best."""
+        self.save()
+        self.last_evaluated = self.step
+        if self.evaluation is None:
+            return
+        from trainer.evaluate.run import summary_line
+
+        started = time.perf_counter()
+        self.progress.note = summary_line(self.evaluation.run(self.step).results)
+        self.progress.message(f"evaluation at step {self.step}: {self.progress.note or 'nothing computed'} "
+                              f"({time.perf_counter() - started:.1f} s)")
+        self.dirs.push()
 
     def _write_scalars(self, scalars: dict[str, float]) -> None:
         if not self.chief:

@@ -1,4 +1,4 @@
-"""The terminal progress line of a training run: step, losses, images/s and ETA.
+"""The terminal progress line of a training run: step, losses, images/s, ETA and the latest evaluation (`note`).
 
 On a terminal one line is rewritten in place (carriage return), at most every half second; otherwise (a log file,
 a pipe) a plain line is printed every `every` steps. `message()` prints a whole line without garbling the
@@ -22,6 +22,7 @@ class Progress:
         self.step_seconds: float | None = None
         self._last_draw = 0.0
         self._line_open = False
+        self.note = ""  # e.g. the latest evaluation's first metric
 
     def update(self, step: int, losses: dict[str, float], step_seconds: float | None) -> None:
         """Record one finished step (`step_seconds` None for a step that should not count, e.g. tracing)."""
@@ -47,6 +48,8 @@ class Progress:
             parts.append(f"{self.batch_size / self.step_seconds:.1f} img/s")
             remaining = max(0, self.max_steps - step) * self.step_seconds
             parts.append(f"ETA {datetime.timedelta(seconds=round(remaining))}")
+        if self.note:
+            parts.append(self.note)
         return " | ".join(parts)
 
     def message(self, text: str) -> None:

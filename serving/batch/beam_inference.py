@@ -1,7 +1,7 @@
 """The Beam half of batch prediction: the project's `ModelHandler`, the pipeline graph and its counters.
 
-    input files -> (Source, line) -> reshuffle -> JSON instance ─┬─> RunInference(SavedModelHandler) ─┬─> results
-                                                                 └─> not JSON ───────────> errors <───┘ (+ DLQ)
+    input files -> ranges -> reshuffle -> (Source, line) -> JSON instance ─┬─> RunInference(handler) ─┬─> results
+                            not JSON, or the unread rest of a file ──────┴──────────> errors <──────┘ (+ DLQ)
 
 - `SavedModelHandler`, the project's Beam `ModelHandler`: loads the SavedModel once per worker process through
   `serving.server.core.load_model` (a `gs://` export is copied to a local temp dir first) and runs batches of

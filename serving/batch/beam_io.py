@@ -3,9 +3,9 @@
 Owns, for `serving.batch` (`python -m serving.batch_predict`):
 - finding the inputs: comma-separated paths with `*` wildcards, local or `gs://`, through Beam's own file systems
   (`expand_input_paths`; a pattern that matches nothing is an `InputError`);
-- reading them so every instance keeps its place, a `Source(input_path, line)`: TEXT files one JSON instance per
-  line (lines numbered from 1, blank lines skipped and not instances), TF_RECORD files one instance per record
-  (`line` = the 1-based record number). `.gz` inputs are decompressed (Beam's AUTO compression);
+- reading them (`ReadInstances`) in ranges spread over workers, every instance keeping its place, a
+  `Source(input_path, line)`; the unread rest of a file that cannot be read on becomes one error record (the
+  ranges, line numbers and compression are `serving.batch.readers`');
 - turning raw lines/records into JSON instances (`ParseInstances`), the TF_RECORD record kinds being: a JSON
   instance (UTF-8 text starting with `{` or `[`); a `tf.train.Example` with `image/encoded` (as `python -m
   preprocess` writes) -> `{"image_bytes": <image>, "key": <image/filename>}`; anything else: raw encoded-image
@@ -15,8 +15,8 @@ Owns, for `serving.batch` (`python -m serving.batch_predict`):
   its decimal string; the key of a line that is not JSON is recovered from its text when it can be, else the
   same `<input_path>:<line>`;
 - the outputs under `--output-path`: `prediction.results-SSSSS-of-NNNNN` (one JSON prediction per line) and
-  `prediction.errors_stats-SSSSS-of-NNNNN` (one `{"key", "input_path", "line", "error"}` per failed instance),
-  both written even when empty.
+  `prediction.errors_stats-SSSSS-of-NNNNN` (one `{"key", "input_path", "line", "error"}` per failed instance, or
+  per unread rest of a file: its first unread line/record), both written even when empty.
 
 Beam's `gs://` IO honours `STORAGE_EMULATOR_HOST` (google-cloud-storage does); when it is set, Beam is told up
 front that there are no credentials (an emulator needs none), instead of retrying Google default credentials for
@@ -27,14 +27,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Iterator, NamedTuple
+from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from artifacts.export import IMAGE_BYTES, KEY
-from serving.batch.options import TEXT, TF_RECORD_GZIP, InputError, input_patterns
+from serving.batch import readers
+from serving.batch.options import TEXT, InputError, input_patterns
+from serving.batch.readers import Source
 from serving.server import values as V
 
 RESULTS_PREFIX = "prediction.results"
@@ -61,17 +62,7 @@ def anonymous_gcs_for_emulator() -> None:
 anonymous_gcs_for_emulator()  # at import, so Beam worker processes (which import this module) do it too
 
 
-# ---------------------------------------------------------------- where an instance came from
-
-
-class Source(NamedTuple):
-    """An instance's place: the input file (as matched) and its 1-based line (TEXT) or record number (TF_RECORD)."""
-    input_path: str
-    line: int
-
-    @property
-    def default_key(self) -> str:
-        return f"{self.input_path}:{self.line}"
+# ---------------------------------------------------------------- keys and error records
 
 
 def key_text(value: Any) -> str | None:
@@ -131,50 +122,19 @@ def _join(base: str, name: str) -> str:
     return base.rstrip("/") + "/" + name
 
 
-def read_text_lines(path: str) -> Iterator[tuple[Source, bytes]]:
-    """(Source, line bytes without the newline) for every non-blank line of a JSON-lines file."""
-    with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
-        number = 0
-        while raw := handle.readline():
-            number += 1
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]  # a UTF-8 byte-order mark is not part of the first instance
-            if raw.strip():
-                yield Source(path, number), raw.rstrip(b"\r\n")
-
-
-def read_tfrecords(path: str, compression: str = CompressionTypes.AUTO) -> Iterator[tuple[Source, bytes]]:
-    """(Source, record bytes) for every record of a TFRecord file; a corrupt record ends the file with ValueError."""
-    from apache_beam.io.tfrecordio import _TFRecordUtil  # Beam's CRC-checked TFRecord framing
-
-    with FileSystems.open(path, mime_type="application/octet-stream", compression_type=compression) as handle:
-        number = 0
-        while True:
-            number += 1
-            try:
-                record = _TFRecordUtil.read_record(handle)
-            except ValueError as err:
-                raise ValueError(f"{path}: record {number} is corrupt ({err}); the rest of the file is unreadable") \
-                    from None
-            if record is None:
-                return
-            yield Source(path, number), record
-
-
 class ReadInstances(beam.PTransform):
-    """PCollection of file paths -> PCollection of (Source, raw line or record bytes), spread over workers."""
+    """PCollection of file paths -> PCollection of (Source, raw line or record bytes | readers.Unreadable): each
+    file cut into ranges (`readers.file_ranges`), the ranges spread over workers, each read streaming."""
 
-    def __init__(self, data_format: str):
+    def __init__(self, data_format: str, range_bytes: int = readers.RANGE_BYTES):
         super().__init__()
-        self._data_format = data_format
+        self._data_format, self._range_bytes = data_format, range_bytes
 
     def expand(self, paths):
-        if self._data_format == TEXT:
-            read = beam.FlatMap(read_text_lines)
-        else:
-            compression = CompressionTypes.GZIP if self._data_format == TF_RECORD_GZIP else CompressionTypes.AUTO
-            read = beam.FlatMap(read_tfrecords, compression)
-        return paths | "Read" >> read | "Spread" >> beam.Reshuffle()
+        return (paths
+                | "Ranges" >> beam.FlatMap(readers.file_ranges, self._data_format, self._range_bytes)
+                | "Spread" >> beam.Reshuffle()
+                | "Read" >> beam.FlatMap(readers.read_range, self._data_format))
 
 
 # ---------------------------------------------------------------- raw -> JSON instances
@@ -243,6 +203,10 @@ class ParseInstances(beam.DoFn):
     def process(self, element):
         source, raw = element
         self._read.inc()
+        if isinstance(raw, readers.Unreadable):  # the unread rest of a file: one error line
+            self._failed.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_record(source, source.default_key, raw.message))
+            return
         try:
             yield source, self._parse(source, raw)
         except ValueError as err:

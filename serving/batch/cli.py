@@ -40,6 +40,8 @@ keys: a missing key becomes "<input path>:<line>" (e.g. gs://b/in/part-1.json:17
   decimal string.
 outputs (under --output-path, both always written): prediction.results-SSSSS-of-NNNNN, one JSON prediction per
   line; prediction.errors_stats-SSSSS-of-NNNNN, one {"key", "input_path", "line", "error"} per failed instance.
+  A file that cannot be read on (a corrupt TFRecord, a truncated .gz) fails only its unread rest: one error line
+  whose "line" is its first unread line/record; every other file is read to its end.
 DirectRunner: unless --direct_running_mode or --direct_num_workers is given, runs multi_threading with
   min(4, max(2, CPUs)) workers (Beam's own default runs everything in one thread).
 exit status: 0 the job ran (failed instances are in the errors file); 2 bad arguments, no input, outputs

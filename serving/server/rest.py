@@ -4,7 +4,7 @@
 - `GET /v1/models/NAME[/versions/N | /labels/L]` -> GetModelStatusResponse JSON;
 - `GET /v1/models/NAME[/versions/N | /labels/L]/metadata` -> GetModelMetadataResponse JSON (`signature_def`);
 - extras: `GET /v1/models` (every model with its version status and labels), `GET /healthz`, `GET /readyz`,
-  `GET /monitoring/prometheus/metrics`.
+  `GET /monitoring/prometheus/metrics`, and the web studio at `GET /` (+ `/static/...`, see `studio`).
 
 Every error is `{"error": "<message>"}` with TF Serving's status mapping (400 bad input, 401 missing/wrong bearer
 token, 404 unknown model/version/label or path, 413 body over `max_request_bytes`, 501 classify/regress,
@@ -32,6 +32,7 @@ from serving.server.auth import bearer_ok
 from serving.server.manager import ModelManager
 from serving.server.metrics import RequestLabels
 from serving.server.protos import metadata_proto, status_proto
+from serving.server.studio import add_studio_routes
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,8 @@ def create_app(manager: ModelManager, *, max_request_bytes: int = DEFAULT_MAX_RE
     async def models(request: Request):
         api.check_auth(request)
         return api.list_models()
+
+    add_studio_routes(app)  # the page is public: it asks for the token itself and sends it to /v1/...
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
     async def v1(request: Request):

@@ -1,5 +1,5 @@
-"""Evaluation of generated images: metric maths (`metrics`), their names (`names`), and the feature nets that
-the feature-space metrics run on (`features`: genart's own MNIST `digits` CNN, or InceptionV3 from a user's
-weights file), with one documented conversion of any image to a net's input (`images`, `digits`).
-Importing this package loads no TensorFlow; `features` does so when a net is built.
+"""Evaluation of generated images (INTERFACE.md section 9): metric maths (`metrics`) and names (`names`), the
+feature nets (`features`: genart's MNIST `digits` CNN, or InceptionV3 from a user's file; inputs via `images`,
+`digits`), one model's evaluation on train and val images (`evaluator`), what it writes (`report`), jobs and
+training (`run`), and the CLI `python -m trainer.evaluate`. Importing this package loads no TensorFlow.
 """

@@ -40,3 +40,27 @@ def parse_metrics(spec: str | list[str] | tuple[str, ...]) -> list[str]:
         if item not in out:
             out.append(item)
     return out
+
+
+# Every metric of section 9, in the order they are computed and shown when none are chosen. The first is the one
+# a training job's job.json tracks the best step by (`better`).
+DEFAULT_METRICS = ("kid", "fd", "precision", "recall", "is", "mmd", "ssim", "psnr")
+HIGHER_IS_BETTER = ("precision", "recall", "is", "ssim", "psnr")  # kid, fd and mmd are distances: lower is better
+RECONSTRUCTION_METRICS = ("ssim", "psnr")                      # need reconstructions (VAE-GAN, CycleGAN cycles)
+
+
+def base_metric(name: str) -> str:
+    """'kid_digits' -> 'kid', 'fid_inception' -> 'fd', 'ssim' -> 'ssim'."""
+    if name == "fid_inception":
+        return "fd"
+    for net in FEATURE_NETS:
+        if name.endswith(f"_{net}"):
+            return name[: -len(net) - 1]
+    return name
+
+
+def better(name: str, value: float, than: float | None) -> bool:
+    """Whether `value` of metric `name` (a reported name) is better than `than` (None: nothing to beat)."""
+    if than is None:
+        return True
+    return value > than if base_metric(name) in HIGHER_IS_BETTER else value < than

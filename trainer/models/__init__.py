@@ -13,17 +13,22 @@ if TYPE_CHECKING:
     from trainer.models.base import GenerativeModel
 
 
+IMAGE_FOLDER, UNPAIRED = "images", "unpaired"  # the data a model trains on: a plain image folder, trainA/ trainB/
+
+
 class Registration(NamedTuple):
     title: str   # one line for --help
     config: str  # "module:Class" of its options (TensorFlow-free)
     model: str   # "module:Class" of the model (imports TensorFlow)
+    data: str = IMAGE_FOLDER
 
 
 MODELS = {
     "vaegan": Registration("VAE-GAN (Larsen et al. 2016): images <-> embeddings",
                            "trainer.models.vaegan_config:VAEGANConfig", "trainer.models.vaegan:VAEGAN"),
     "cyclegan": Registration("CycleGAN (Zhu et al. 2017): unpaired image-to-image translation, A <-> B",
-                             "trainer.models.cyclegan_config:CycleGANConfig", "trainer.models.cyclegan:CycleGAN"),
+                             "trainer.models.cyclegan_config:CycleGANConfig", "trainer.models.cyclegan:CycleGAN",
+                             UNPAIRED),
     "gan": Registration("the GAN zoo (IBM gan-toolkit's configs): generator and discriminator by name (gan, dcgan, "
                         "wgan, wgan-gp, cgan), latent -> image", "trainer.models.gan_config:GANZooConfig",
                         "trainer.models.gan:GANZoo"),
@@ -33,6 +38,11 @@ DEFAULT_MODEL = "vaegan"
 
 def names() -> list[str]:
     return list(MODELS)
+
+
+def taking(data: str) -> list[str]:
+    """The models that train on `data` (IMAGE_FOLDER or UNPAIRED)."""
+    return [name for name, registration in MODELS.items() if registration.data == data]
 
 
 def registration(name: str) -> Registration:

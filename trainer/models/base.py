@@ -1,8 +1,8 @@
 """The contract between a model file (`trainer/models/vaegan.py`, `cyclegan.py`, ...) and the shared machinery,
 and what every model uses: sample grids (`make_grid`) and the stateless seeds of a step (`step_seeds`).
 
-The loop (`trainer/loop.py`) and the exporter (`trainer/export.py`) know nothing about any particular model: they
-talk to a `GenerativeModel` found by name in `trainer.models`.
+The loop (`trainer/loop.py`), the exporter (`trainer/export.py`) and the evaluation (`trainer/evaluate`) know
+nothing about any particular model: they talk to a `GenerativeModel` found by name in `trainer.models`.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
+from artifacts.dataset import split_files
 from artifacts.export import EMBEDDINGS, IMAGE_BYTES, LABEL  # noqa: F401 - the signature kinds, for the models
 from trainer.config import TrainConfig
 
@@ -32,6 +33,33 @@ class SignatureSpec:
     extra_inputs: tuple[str, ...] = ()
 
 
+@dataclass
+class EvaluationSets:
+    """What one batch of a split's real data gives an evaluation (`trainer.evaluate`). Images are float
+    [N, H, W, 3] in [-1, 1]; each generated or reconstructed set names the real set it is compared with.
+
+    real:            the batch's real images by name ({"images": x}; CycleGAN {"A": a, "B": b}): data, never outputs
+    samples:         name -> (real set name, images drawn afresh at every call, e.g. prior samples); the evaluator
+                     calls again over the same real batches (`samples_only=True`) until it has `num_samples`
+    outputs:         name -> (real set name, images that are a function of this batch, e.g. translations A -> B)
+    reconstructions: name -> (real set name, that set's images reconstructed, row for row): for SSIM / PSNR
+    """
+    real: dict[str, tf.Tensor]
+    samples: dict[str, tuple[str, tf.Tensor]] = field(default_factory=dict)
+    outputs: dict[str, tuple[str, tf.Tensor]] = field(default_factory=dict)
+    reconstructions: dict[str, tuple[str, tf.Tensor]] = field(default_factory=dict)
+
+
+def image_split_dataset(data_dir: str, split: str, image_size: int, batch_size: int) -> tf.data.Dataset | None:
+    """One deterministic pass of center-cropped batches of one split of a dataset dir (None: no such split)."""
+    from preprocess.records import make_dataset
+
+    files = split_files(data_dir, split)
+    if not files:
+        return None
+    return make_dataset(files, image_size, True, batch_size, training=False, drop_remainder=False)
+
+
 class GenerativeModel(keras.Model):
     """What every model provides. `train_step` runs inside `strategy.run`, once per replica.
 
@@ -44,8 +72,12 @@ class GenerativeModel(keras.Model):
         self.config = config
 
     # ---- data
-    def make_train_dataset(self, data_dir: str, global_batch_size: int) -> tf.data.Dataset:
-        """Infinite, batched (global batch) dataset of what `train_step` takes."""
+    def make_train_dataset(self, data_dir: str, global_batch_size: int,
+                           input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+        """Infinite, batched dataset of what `train_step` takes: this input pipeline's one (the loop calls it
+        through `strategy.distribute_datasets_from_function`). Pass `input_context` on to `make_dataset`, which
+        then reads only this pipeline's shard of the records and batches by the per-replica batch (None: one
+        pipeline, global batch)."""
         raise NotImplementedError
 
     def fixed_batch(self, data_dir: str):
@@ -78,6 +110,18 @@ class GenerativeModel(keras.Model):
     def validation_metrics(self, fixed) -> dict[str, float]:
         """Optional scalars computed on the fixed batch at every sample step (TensorBoard `eval/`)."""
         return {}
+
+    # ---- evaluation (`trainer.evaluate`)
+    def evaluation_data(self, data_dir: str, split: str, batch_size: int) -> tf.data.Dataset | None:
+        """One deterministic pass over `split` ('train' | 'val') in batches of what `evaluation_sets` takes, or
+        None when the data has no such split. Default: the center-cropped images of a plain dataset dir."""
+        return image_split_dataset(data_dir, split, self.config.image_size, batch_size)
+
+    def evaluation_sets(self, real_batch, seed, samples_only: bool = False) -> EvaluationSets:
+        """The real, generated and reconstructed images of one batch of `evaluation_data` (see `EvaluationSets`).
+        `seed`: a stateless RNG seed (int [2]) for whatever is drawn. `samples_only`: only `samples` are wanted
+        (a later call over images already seen, to reach the number of samples asked for)."""
+        raise NotImplementedError
 
     # ---- export
     def export_spec(self) -> tuple[str, dict[str, SignatureSpec]]:

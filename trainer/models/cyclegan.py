@@ -3,9 +3,10 @@
 Owns the model (two generators G_ab: A → B and G_ba: B → A, two discriminators D_a, D_b: by default the ResNet and
 PatchGAN networks of `trainer/networks/resnet.py`), its losses (adversarial, LSGAN by default; cycle consistency
 λ·L1; identity 0.5λ·L1), one `train_step` (= one update of both generators, then of both discriminators), the
-history pool of generated images each discriminator learns from (`HistoryPool`, TF ops only) and the learning-rate
-schedule (`ConstantThenLinearDecay`). Data: unpaired domains in `DATA/A/` and `DATA/B/` (the layout
-`python -m preprocess` writes for `trainA/ trainB/ [testA/ testB/]`). Options: `cyclegan_config.py`.
+history pool of generated images each discriminator learns from (`HistoryPool`, TF ops only; `--pool-size` slots
+per image of the per-replica batch) and the learning-rate schedule (`ConstantThenLinearDecay`). Data: unpaired
+domains in `DATA/A/` and `DATA/B/` (the layout `python -m preprocess` writes for `trainA/ trainB/ [testA/ testB/]`).
+Options: `cyclegan_config.py`.
 The shared loop, checkpoints and export are not here: they only see the `GenerativeModel` contract.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ import tensorflow as tf
 from artifacts.dataset import DOMAINS, domain_dir, read_manifest, split_files
 from preprocess.records import make_dataset
 from trainer import losses, networks
-from trainer.models.base import IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid, step_seeds
+from trainer.models.base import (IMAGE_BYTES, EvaluationSets, GenerativeModel, SignatureSpec, image_split_dataset,
+                                 make_grid, step_seeds)
 from trainer.models.cyclegan_config import CycleGANConfig
 
 FIXED_IMAGES_PER_DOMAIN = 4   # images per domain in the sample grids
@@ -29,8 +31,9 @@ class HistoryPool(tf.Module):
     `query(images, seed)` follows the reference `ImagePool`, image by image through the batch: while the pool is
     filling, an image is stored and returned as is; once full, with probability 0.5 it takes the place of a random
     stored image, which is returned instead, else it is returned as is. The slots drawn within one batch are
-    distinct (while the batch is no larger than the pool); a swap may return an image stored earlier in the same
-    batch, as the sequential reference would.
+    distinct, so no slot is returned twice (a batch larger than the pool is refused: the model sizes its pools
+    by the per-replica batch); a swap may return an image stored earlier in the same batch, as the sequential
+    reference would.
 
     State: `images` [size, H, W, 3] and `count`, updated with TF ops and static shapes only (so the query also
     compiles with XLA), randomness stateless from `seed` (so a resumed run draws what the uninterrupted one would
@@ -60,6 +63,9 @@ class HistoryPool(tf.Module):
         images = tf.convert_to_tensor(images, tf.float32)
         if not self.size:
             return images
+        if images.shape[0] is not None and images.shape[0] > self.size:
+            raise ValueError(f"a batch of {images.shape[0]} images is larger than the pool ({self.size} slots): "
+                             f"it would return a slot twice")
         slot_seed, coin_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         index = tf.range(tf.shape(images)[0])
         count = self.count.read_value()
@@ -127,14 +133,16 @@ class CycleGAN(GenerativeModel):
         manifest = read_manifest(domain_dir(data_dir, domain))
         return bool(manifest.get("center_crop", self.config.center_crop))
 
-    def make_train_dataset(self, data_dir: str, global_batch_size: int) -> tf.data.Dataset:
+    def make_train_dataset(self, data_dir: str, global_batch_size: int,
+                           input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         """Infinite batches `(a, b)`: independent shuffles of the two domains (the data is unpaired).
 
         Shuffle and crop seeds follow TF's global seed, which the loop sets per (seed, resumed step).
         """
         def domain_dataset(domain: str) -> tf.data.Dataset:
             return make_dataset(self._domain_files(data_dir, domain, "train"), self.config.image_size,
-                                self._center_crop(data_dir, domain), global_batch_size, training=True, seed=None)
+                                self._center_crop(data_dir, domain), global_batch_size, training=True, seed=None,
+                                input_context=input_context)
 
         return tf.data.Dataset.zip(tuple(domain_dataset(domain) for domain in DOMAINS))
 
@@ -163,8 +171,15 @@ class CycleGAN(GenerativeModel):
         self.d_optimizer = keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="d_optimizer")
         self.g_optimizer.build(self._generator_variables())
         self.d_optimizer.build(self._discriminator_variables())
-        self.pool_a = HistoryPool(cfg.pool_size, [size, size, 3], name="pool_a")  # fake A images, for D_a
-        self.pool_b = HistoryPool(cfg.pool_size, [size, size, 3], name="pool_b")  # fake B images, for D_b
+        slots = self.pool_slots()
+        self.pool_a = HistoryPool(slots, [size, size, 3], name="pool_a")  # fake A images, for D_a
+        self.pool_b = HistoryPool(slots, [size, size, 3], name="pool_b")  # fake B images, for D_b
+
+    def pool_slots(self) -> int:
+        """Slots of each pool: --pool-size per image of the per-replica batch (the paper's 50 at batch 1), so
+        pooled images are as many steps old at any batch size and a batch never needs a slot twice."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return self.config.pool_size * max(1, self.config.batch_size // replicas)
 
     def _generator_variables(self) -> list:
         return self.g_ab.trainable_variables + self.g_ba.trainable_variables
@@ -257,6 +272,21 @@ class CycleGAN(GenerativeModel):
         _, b_back = self._cycle(b, "b_to_a", "a_to_b")
         return {"val_cycle_l1_a": float(tf.reduce_mean(tf.abs(a_back - a))),
                 "val_cycle_l1_b": float(tf.reduce_mean(tf.abs(b_back - b)))}
+
+    def evaluation_data(self, data_dir: str, split: str, batch_size: int) -> tf.data.Dataset | None:
+        """Batches `(a, b)` of both domains' center-cropped `split` images, as many as the smaller domain has."""
+        domains = [image_split_dataset(domain_dir(data_dir, domain), split, self.config.image_size, batch_size)
+                   for domain in DOMAINS]
+        return None if None in domains else tf.data.Dataset.zip(tuple(domains))
+
+    def evaluation_sets(self, real_batch, seed, samples_only: bool = False) -> EvaluationSets:
+        """Translations A -> B (compared with real B) and B -> A (with real A); the cycles A -> B -> A and
+        B -> A -> B reconstruct the real images. Nothing is drawn at random, so no `samples`."""
+        a, b = real_batch
+        a_to_b, a_back = self._cycle(a, "a_to_b", "b_to_a")
+        b_to_a, b_back = self._cycle(b, "b_to_a", "a_to_b")
+        return EvaluationSets(real={"A": a, "B": b}, outputs={"a_to_b": ("B", a_to_b), "b_to_a": ("A", b_to_a)},
+                              reconstructions={"a_to_b_to_a": ("A", a_back), "b_to_a_to_b": ("B", b_back)})
 
     def export_spec(self) -> tuple[str, dict[str, SignatureSpec]]:
         def direction(network) -> SignatureSpec:

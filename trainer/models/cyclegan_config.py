@@ -18,8 +18,8 @@ class CycleGANConfig(TrainConfig):
                                   default_text=f"9 at >= {LARGE_IMAGE_SIZE} px, else 6")
     cycle_weight: float = option(10.0, "cycle-consistency weight (lambda)", minimum=0)
     identity_weight: float = option(0.5, "identity weight, times the cycle weight (0: no identity loss)", minimum=0)
-    pool_size: int = option(50, "generated images kept in each discriminator's history pool (0: no pool)",
-                            minimum=0)
+    pool_size: int = option(50, "generated images kept in each discriminator's history pool, per image of the "
+                                "per-replica batch (0: no pool)", minimum=0)
     generator: str = option("resnet_generator", "the generator network (both directions)",
                             choices=choices.network_names(choices.TRANSLATOR))
     discriminator: str = option("patchgan_discriminator", "the discriminator network",

@@ -24,7 +24,8 @@ from preprocess.records import make_dataset
 from trainer import losses, networks
 from trainer.augment import diff_augment
 from trainer.choices import ZOO_LOSSES
-from trainer.models.base import EMBEDDINGS, IMAGE_BYTES, LABEL, GenerativeModel, SignatureSpec, make_grid, step_seeds
+from trainer.models.base import (EMBEDDINGS, IMAGE_BYTES, LABEL, EvaluationSets, GenerativeModel, SignatureSpec,
+                                 make_grid, step_seeds)
 from trainer.models.gan_config import CHOICES, GANZooConfig, augment_policy
 
 SAMPLE_GRID_SIZE = 64
@@ -74,17 +75,33 @@ class GANZoo(GenerativeModel):
 
     # ---------------------------------------------------------------- data
 
-    def make_train_dataset(self, data_dir: str, global_batch_size: int) -> tf.data.Dataset:
-        """Batches of n_critic * global_batch_size (images, or (images, labels) for cgan)."""
+    def make_train_dataset(self, data_dir: str, global_batch_size: int,
+                           input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+        """Batches of n_critic * the batch (images, or (images, labels) for cgan)."""
         files = split_files(data_dir, "train")
         if not files:
             raise FileNotFoundError(f"no train-*.tfrecord shards in {data_dir} (run `python -m preprocess` first)")
         return make_dataset(files, self.config.image_size, self.config.center_crop,
                             global_batch_size * self.config.n_critic, training=True, seed=None,
-                            labels=self.config.conditional)
+                            labels=self.config.conditional, input_context=input_context)
 
     def fixed_batch(self, data_dir: str):
         return None  # the grids are drawn from fixed noise (and fixed labels)
+
+    def evaluation_data(self, data_dir: str, split: str, batch_size: int) -> tf.data.Dataset | None:
+        """The split's center-cropped images; (images, labels) for cgan, whose samples take the split's labels."""
+        files = split_files(data_dir, split)
+        if not files:
+            return None
+        return make_dataset(files, self.config.image_size, True, batch_size, training=False, drop_remainder=False,
+                            labels=self.config.conditional)
+
+    def evaluation_sets(self, real_batch, seed, samples_only: bool = False) -> EvaluationSets:
+        """Samples of the exported generator (from the batch's labels for cgan), as many as the batch's images."""
+        images, labels = real_batch if self.config.conditional else (real_batch, None)
+        latents = self._latents(tf.shape(images)[0], seed)
+        fake = self.generate(latents, labels, generator=self.exported_generator())
+        return EvaluationSets(real={"images": images}, samples={"samples": ("images", fake)})
 
     # ---------------------------------------------------------------- the networks
 

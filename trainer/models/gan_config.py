@@ -109,7 +109,8 @@ class GANZooConfig(TrainConfig):
                         minimum=0)
     epochs: int | None = option(None, "passes over the training images (gan-toolkit's GAN_model.epochs): sets "
                                 "--max-steps when that is not given", minimum=1, default_text="none")
-    metric_evaluate: list[str] = option([], "evaluation metrics (section 9 names) of the final checkpoint")
+    metric_evaluate: list[str] = option([], "metrics (section 9's names) of an evaluation of the final checkpoint "
+                                        "(and every --eval-every-steps): sets --eval-metrics")
     data_path: str = option("", "the training data (gan-toolkit's key): image folder, preprocessed data dir, "
                             ".npy or .npz; run_training.sh -d wins", flag=False)
     allow_pickle: bool = option(False, "accept a pickled data_path (.p, .pkl): a pickle can run code")
@@ -139,6 +140,9 @@ class GANZooConfig(TrainConfig):
                 setattr(self, f"{role}_filters", CHOICES[getattr(self, role)].filters)
             if getattr(self, f"{role}_learning_rate") is None:
                 setattr(self, f"{role}_learning_rate", self.learning_rate)
+        if self.metric_evaluate:  # gan-toolkit's key: the evaluation of the final checkpoint (section 9's metrics)
+            self.eval_metrics = ",".join(self.metric_evaluate)
+            self.eval_every_steps = self.eval_every_steps or self.max_steps
         if self.discriminator_norm is None:
             norm = CHOICES[self.discriminator].norm
             self.discriminator_norm = "layer" if self.loss == "wgan-gp" and norm == "batch" else norm

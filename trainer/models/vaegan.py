@@ -33,7 +33,8 @@ import tensorflow as tf
 from artifacts.dataset import split_files
 from preprocess.records import make_dataset
 from trainer import losses, networks
-from trainer.models.base import EMBEDDINGS, IMAGE_BYTES, GenerativeModel, SignatureSpec, make_grid, step_seeds
+from trainer.models.base import (EMBEDDINGS, IMAGE_BYTES, EvaluationSets, GenerativeModel, SignatureSpec,
+                                 image_split_dataset, make_grid, step_seeds)
 from trainer.models.vaegan_config import VAEGANConfig
 
 SAMPLE_GRID_SIZE = 64      # prior samples in the 'samples' grid (8 x 8)
@@ -91,21 +92,20 @@ class VAEGAN(GenerativeModel):
 
     # ---------------------------------------------------------------- data
 
-    def make_train_dataset(self, data_dir: str, global_batch_size: int) -> tf.data.Dataset:
+    def make_train_dataset(self, data_dir: str, global_batch_size: int,
+                           input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         files = split_files(data_dir, "train")
         if not files:
             raise FileNotFoundError(f"no train-*.tfrecord shards in {data_dir} (run `python -m preprocess` first)")
         # seed=None: the op seeds follow the global seed, which the loop sets per (seed, resumed step).
         return make_dataset(files, self.config.image_size, self.config.center_crop, global_batch_size,
-                            training=True, seed=None)
+                            training=True, seed=None, input_context=input_context)
 
     def fixed_batch(self, data_dir: str) -> tf.Tensor:
         """The first RECONSTRUCTION_COUNT val images (train images when there is no val split), center-cropped."""
         for split in ("val", "train"):
-            files = split_files(data_dir, split)
-            if files:
-                dataset = make_dataset(files, self.config.image_size, True, RECONSTRUCTION_COUNT,
-                                       training=False, drop_remainder=False)
+            dataset = image_split_dataset(data_dir, split, self.config.image_size, RECONSTRUCTION_COUNT)
+            if dataset is not None:
                 for images in dataset.take(1):
                     return images
         raise FileNotFoundError(f"no images in {data_dir} to draw sample grids from")
@@ -202,6 +202,16 @@ class VAEGAN(GenerativeModel):
     def validation_metrics(self, fixed) -> dict[str, float]:
         """Pixel-space mean squared reconstruction error of the fixed val batch (images in [-1, 1])."""
         return {"val_reconstruction_mse": float(tf.reduce_mean(tf.square(self.reconstruct(fixed) - fixed)))}
+
+    def evaluation_sets(self, real_batch, seed, samples_only: bool = False) -> EvaluationSets:
+        """Prior samples Dec(z), z ~ N(0, I) (as many as the batch has images), compared with the split's images;
+        and the batch's reconstructions through the posterior mean."""
+        latents = tf.random.stateless_normal([tf.shape(real_batch)[0], self.config.latent_dim], seed=seed)
+        sets = EvaluationSets(real={"images": real_batch},
+                              samples={"samples": ("images", self.decode(latents, training=False))})
+        if not samples_only:
+            sets.reconstructions["reconstructions"] = ("images", self.reconstruct(real_batch))
+        return sets
 
     # ---------------------------------------------------------------- export
 

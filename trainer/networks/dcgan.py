@@ -4,6 +4,8 @@ Plain functional Keras builders, found by name through `trainer.choices.NETWORKS
 `image_size` that is 4 * 2**n (32, 64, 128, ...): it has `n` strided 5x5 stages whose widths double from
 `base_filters` (capped at 8x), so the smallest feature map is always 4x4.
 - `dcgan_encoder`: image -> (mean, log_variance) of a `latent_dim` Gaussian (strided convs + BatchNorm + ReLU).
+  BatchNorm is synchronised over replicas (batch statistics of the global batch) when the network is built under
+  a strategy with more than one replica (`batch_norm`).
 - `dcgan_decoder`: latent -> tanh RGB image, the encoder mirrored with transposed convs.
 - `dcgan_discriminator`: image -> (logit, features): strided convs + LeakyReLU; `features` is the output of the
   second stage (image_size / 4: the resolution of Larsen et al.'s Dis_l at 64 px), the layer whose activations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 KERNEL = 5
@@ -21,6 +24,13 @@ MAX_WIDTH_MULTIPLIER = 8
 BN_MOMENTUM = 0.9  # moving statistics settle within a few hundred steps (samples look right early on)
 SMALLEST_MAP = 4
 DEFAULT_FEATURE_STAGE = 1  # features at image_size / 4
+
+
+def batch_norm() -> layers.BatchNormalization:
+    """BatchNorm whose training-mode statistics are those of the global batch when the current strategy (the one
+    whose scope the network is built in) has several replicas, as they are on one device."""
+    synchronized = tf.distribute.get_strategy().num_replicas_in_sync > 1
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized)
 
 
 def stage_count(image_size: int) -> int:
@@ -42,7 +52,7 @@ def dcgan_encoder(image_size: int = 64, latent_dim: int = 100, base_filters: int
     x = images
     for width in stage_widths(image_size, base_filters):
         x = layers.Conv2D(width, KERNEL, strides=2, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+        x = batch_norm()(x)
         x = layers.ReLU()(x)
     x = layers.Flatten()(x)
     mean = layers.Dense(latent_dim, name="mean")(x)
@@ -55,12 +65,12 @@ def dcgan_decoder(image_size: int = 64, latent_dim: int = 100, base_filters: int
     widths = stage_widths(image_size, base_filters)
     latent = keras.Input([latent_dim], name="latent")
     x = layers.Dense(SMALLEST_MAP * SMALLEST_MAP * widths[-1], use_bias=False)(latent)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+    x = batch_norm()(x)
     x = layers.ReLU()(x)
     x = layers.Reshape([SMALLEST_MAP, SMALLEST_MAP, widths[-1]])(x)
     for width in reversed(widths[:-1]):
         x = layers.Conv2DTranspose(width, KERNEL, strides=2, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+        x = batch_norm()(x)
         x = layers.ReLU()(x)
     rgb = layers.Conv2DTranspose(3, KERNEL, strides=2, padding="same", activation="tanh", name="rgb")(x)
     return keras.Model(latent, rgb, name=name)

@@ -18,10 +18,17 @@ import math
 import keras
 from keras import layers, ops
 
-from trainer.networks.dcgan import KERNEL, dcgan_decoder, stage_widths
+from trainer.networks.dcgan import BN_MOMENTUM, KERNEL, batch_norm, dcgan_decoder, stage_widths
 
 LEAK = 0.2
 MLP_WIDTH_MULTIPLIER = 4  # MLP hidden widths grow from `base_filters` to at most 4x
+
+
+def synchronized_batch_norm() -> bool:
+    """Batch statistics of the global batch when there are several replicas (as `dcgan.batch_norm`)."""
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync > 1
 
 
 class Clip(keras.constraints.Constraint):
@@ -66,7 +73,7 @@ def mlp_generator(image_size: int = 64, latent_dim: int = 100, base_filters: int
         x = layers.Concatenate()([x, layers.Embedding(num_classes, latent_dim, name="label_embedding")(label)])
     for width in mlp_widths(base_filters, hidden_layers):
         x = layers.Dense(width, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = batch_norm()(x)
         x = layers.LeakyReLU(LEAK)(x)
     x = layers.Dense(image_size * image_size * 3, activation="tanh")(x)
     rgb = layers.Reshape([image_size, image_size, 3], name="rgb")(x)
@@ -86,7 +93,8 @@ class _CriticLayers:
 
     def normalize(self, x, axes):
         if self.norm == "batch":
-            return layers.BatchNormalization(beta_constraint=self.constraint, gamma_constraint=self.constraint)(x)
+            return layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized_batch_norm(),
+                                             beta_constraint=self.constraint, gamma_constraint=self.constraint)(x)
         if self.norm == "layer":
             return layers.LayerNormalization(axis=axes, beta_constraint=self.constraint,
                                              gamma_constraint=self.constraint)(x)
