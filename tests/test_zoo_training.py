@@ -155,6 +155,8 @@ def test_run_training_with_a_zoo_config_naming_an_npz_data_path(tmp_path):
     saved = json.loads((job / "config.json").read_text())
     assert saved["classes"] == ["0", "1"] and saved["metric_evaluate"] == ["mmd"] and saved["generator"] == "cgan"
     assert os.path.exists(job / "export" / "assets" / "classes.json")
+    evaluation = json.loads((job / "eval" / "metrics-0000002.json").read_text())  # metric_evaluate: MMD
+    assert set(evaluation["metrics"]) == {"mmd"}, evaluation
     deployed = subprocess.run([os.path.join(REPO_ROOT, "create_model.sh"), "-j", "npz"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
     assert deployed.returncode == 0, deployed.stderr

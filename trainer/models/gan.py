@@ -99,6 +99,7 @@ class GANZoo(GenerativeModel):
     def evaluation_sets(self, real_batch, seed, samples_only: bool = False) -> EvaluationSets:
         """Samples of the exported generator (from the batch's labels for cgan), as many as the batch's images."""
         images, labels = real_batch if self.config.conditional else (real_batch, None)
+        images = tf.convert_to_tensor(images, tf.float32)
         latents = self._latents(tf.shape(images)[0], seed)
         fake = self.generate(latents, labels, generator=self.exported_generator())
         return EvaluationSets(real={"images": images}, samples={"samples": ("images", fake)})
@@ -107,7 +108,9 @@ class GANZoo(GenerativeModel):
 
     def generate(self, latents, labels=None, training: bool = False, generator=None):
         generator = generator or self.generator
-        return generator([latents, labels] if self.num_classes else latents, training=training)
+        if not self.num_classes:
+            return generator(latents, training=training)
+        return generator([latents, tf.convert_to_tensor(labels, tf.int64)], training=training)
 
     def critic(self, images, labels=None, training: bool = True):
         return self.discriminator([images, labels] if self.num_classes else images, training=training)
