@@ -176,3 +176,29 @@ def test_a_preprocessed_data_path_is_used_or_copied(plain_data, tmp_path):
         assert json.load(f) == json.load(g)
     assert sorted(os.listdir(job / "data")) == sorted(os.listdir(plain_data))
     assert prepare.main(["--source", plain_data, "--", *flags]) == 0  # up to date: not copied again
+
+
+def test_the_exported_generator_is_the_weight_average_when_ema_is_on():
+    from trainer.models.gan import GANZoo
+    from trainer.models.gan_config import GANZooConfig
+
+    config = GANZooConfig(image_size=SIZE, batch_size=4, latent_dim=8, generator_filters=4, discriminator_filters=4,
+                          ema=0.5, augment="none").validate()
+    model = GANZoo(config)
+    model.build_for_training()
+    assert model.exported_generator() is model.ema_generator  # before any step: the live weights
+    for a, b in zip(model.ema_generator.weights, model.generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    step = tf.function(model.train_step)
+    previous = [v.numpy() for v in model.generator.trainable_variables]
+    for _ in range(2):
+        previous = [v.numpy() for v in model.generator.trainable_variables]
+        step(tf.random.uniform([4, SIZE, SIZE, 3], -1, 1))
+    exported = model.exported_generator()
+    averages = model.generator_optimizer._model_variables_moving_average
+    for target, average, live, before in zip(exported.trainable_variables, averages,
+                                             model.generator.trainable_variables, previous):
+        np.testing.assert_allclose(target.numpy(), average.numpy())
+        np.testing.assert_allclose(average.numpy(), 0.5 * before + 0.5 * live.numpy(), rtol=1e-5, atol=1e-6)
+    _, specs = model.export_spec()
+    assert specs["embeddings"].networks == [model.ema_generator]
