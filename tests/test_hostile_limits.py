@@ -205,6 +205,48 @@ def test_rest_takes_a_slot_before_reading_the_body(tmp_path):
     assert reads == [] and sent[0]["status"] == 503 and b"--max-concurrent-requests" in sent[1]["body"]
 
 
+def test_grpc_refuses_calls_beyond_its_concurrency_at_once(tmp_path, monkeypatch):
+    """With 1 request slot and no waiting room the server accepts 1 + 0 + 8 calls at once; while 9 status calls
+    are held (a hook in the manager), the others are refused with RESOURCE_EXHAUSTED instead of queued."""
+    import grpc
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+    from serving.server.grpc_api import GrpcServer
+
+    manager = ModelManager([ModelSpec("m", str(tmp_path))], poll_seconds=-1)
+    release, held = threading.Event(), []
+
+    def status(*args):
+        held.append(1)
+        release.wait(60)
+        return []
+
+    monkeypatch.setattr(manager, "status", status)
+    server = GrpcServer(manager, port=0, slots=Slots(1, max_waiting=0)).start()
+    stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(f"127.0.0.1:{server.port}"))
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = "m"
+    codes = []
+
+    def call():
+        try:
+            stub.GetModelStatus(request, timeout=60)
+            codes.append("OK")
+        except grpc.RpcError as err:
+            codes.append(err.code().name)
+
+    threads = [threading.Thread(target=call) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    while len(held) + codes.count("RESOURCE_EXHAUSTED") < 12:
+        threading.Event().wait(0.05)
+    release.set()
+    for thread in threads:
+        thread.join(60)
+    server.stop(0)
+    assert sorted(codes) == ["OK"] * 9 + ["RESOURCE_EXHAUSTED"] * 3, codes
+
+
 class _BlockingSignature:
     """Enough of core.Signature for the batcher; its graph call blocks while `gate` is clear."""
     name, model_name = "slow", "fake"

@@ -181,19 +181,19 @@ def run(signature: Signature, prepared: list[Instance],
 
 def run_isolated(signature: Signature, prepared: list[Instance],
                  runner: Callable[[Signature, dict], dict] | None = None) -> list[dict | InstanceError]:
-    """Like `run`, but if the graph rejects the batch for something an instance can cause (INSTANCE_ERRORS: bad
-    input, resources exhausted), run the instances one by one so only the guilty fail: each comes back as an
-    InstanceError (a lone instance too; never raised). Other failures (a genuine fault) are raised."""
+    """Like `run`, but if the graph call fails (any TensorFlow error, mapped to its PredictionError), run the
+    instances one by one so only the guilty fail: each comes back as an InstanceError carrying its error's
+    message (a lone instance too; never raised)."""
     try:
         return run(signature, prepared, runner)
-    except INSTANCE_ERRORS as err:
+    except PredictionError as err:
         if len(prepared) == 1:
             return [InstanceError(prepared[0].index, f"{location(prepared[0].index)}: {err}")]
     results: list[dict | InstanceError] = []
     for instance in prepared:
         try:
             results.extend(run(signature, [instance], runner))
-        except INSTANCE_ERRORS as err:
+        except PredictionError as err:
             results.append(InstanceError(instance.index, f"{location(instance.index)}: {err}"))
     return results
 
