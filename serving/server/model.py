@@ -57,18 +57,22 @@ INSTANCE_ERRORS = (InvalidInput, ResourceExhausted)
 _GRAPH_ERRORS = {tf.errors.InvalidArgumentError: InvalidInput, tf.errors.OutOfRangeError: InvalidInput,
                  tf.errors.DataLossError: InvalidInput, tf.errors.ResourceExhaustedError: ResourceExhausted,
                  tf.errors.DeadlineExceededError: DeadlineExceeded, tf.errors.UnavailableError: Unavailable}
+_PREAMBLE = re.compile(r"Graph execution error|Detected at node|<stack traces unavailable>|Node: '")
 _INTERNALS = re.compile(r"\{\{[^}]*\}\}|\[\[.*?\]\]|\[Op:[^\]]*\]|(?<![\w.])(?:/[^\s/'\"]+){2,}/?")
 
 
 def public_message(err: BaseException, limit: int = 300) -> str:
-    """What went wrong, without internals: the last line of the error's message that still says something once
-    node/op annotations and file paths are removed (TensorFlow puts the cause last, after "Graph execution
-    error" and any stack), at most `limit` characters."""
+    """What went wrong, without internals: the first line of the error's message that says something once
+    TensorFlow's preamble ("Graph execution error", "Detected at node", indented stack and annotation lines),
+    node/op annotations and file paths are removed; at most `limit` characters."""
     text = err.message if isinstance(err, tf.errors.OpError) else str(err)
-    lines = [" ".join(_INTERNALS.sub(lambda m: "<path>" if m.group(0).startswith("/") else "", part).split())
-             for part in text.splitlines()]
-    line = next((part for part in reversed(lines) if part.strip(" :;,")), "")
-    return line[:limit].rstrip(" :;,") or type(err).__name__
+    for part in text.splitlines():
+        if not part.strip() or part[:1].isspace() or _PREAMBLE.match(part):
+            continue
+        line = " ".join(_INTERNALS.sub(lambda m: "<path>" if m.group(0).startswith("/") else "", part).split())
+        if line.strip(" :;,"):
+            return line[:limit].rstrip(" :;,")
+    return type(err).__name__
 
 
 def graph_error(err: tf.errors.OpError) -> PredictionError:
