@@ -3,10 +3,13 @@
 `load_model(path)` -> `LoadedModel` (name, version, `signatures` by name, `default_signature_name`, the raw
 `signature_defs` for metadata); each `Signature` knows its inputs/outputs (`TensorInfo`: alias, dtype, shape),
 whether it takes a fillable string `key`, which inputs are encoded images, and runs a numpy batch through the
-graph (`run_batch`). Also the error classes every protocol maps (HTTP status, gRPC code).
+graph (`run_batch`). Also the error classes every protocol maps (HTTP status, gRPC code), and how a failed graph
+call becomes one of them: every TensorFlow error is mapped by its code (`graph_error`) with a message cleaned of
+node names, op names and file paths (`public_message`); nothing escapes as a raw 500.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,7 +19,6 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from artifacts.export import DEFAULT_SIGNATURE, KEY, read_saved_model_bytes
 from serving.server import values as V
-
 
 
 class PredictionError(Exception):
@@ -38,6 +40,47 @@ class NotFound(PredictionError):
 class Unavailable(PredictionError):
     http_status = 503
     grpc_code = "UNAVAILABLE"
+
+
+class ResourceExhausted(PredictionError):
+    http_status = 429
+    grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class DeadlineExceeded(PredictionError):
+    http_status = 504
+    grpc_code = "DEADLINE_EXCEEDED"
+
+
+# what a single instance can cause: a batch failing so is re-run one by one to find the guilty instance
+INSTANCE_ERRORS = (InvalidInput, ResourceExhausted)
+_GRAPH_ERRORS = {tf.errors.InvalidArgumentError: InvalidInput, tf.errors.OutOfRangeError: InvalidInput,
+                 tf.errors.DataLossError: InvalidInput, tf.errors.ResourceExhaustedError: ResourceExhausted,
+                 tf.errors.DeadlineExceededError: DeadlineExceeded, tf.errors.UnavailableError: Unavailable}
+_PREAMBLE = re.compile(r"Graph execution error|Detected at node|<stack traces unavailable>|Node: '")
+_INTERNALS = re.compile(r"\{\{[^}]*\}\}|\[\[.*?\]\]|\[Op:[^\]]*\]|(?<![\w.])(?:/[^\s/'\"]+){2,}/?")
+
+
+def public_message(err: BaseException, limit: int = 300) -> str:
+    """What went wrong, without internals: the first line of the error's message that says something once
+    TensorFlow's preamble ("Graph execution error", "Detected at node", indented stack and annotation lines),
+    node/op annotations and file paths are removed; at most `limit` characters."""
+    text = err.message if isinstance(err, tf.errors.OpError) else str(err)
+    for part in text.splitlines():
+        if not part.strip() or part[:1].isspace() or _PREAMBLE.match(part):
+            continue
+        line = " ".join(_INTERNALS.sub(lambda m: "<path>" if m.group(0).startswith("/") else "", part).split())
+        if line.strip(" :;,"):
+            return line[:limit].rstrip(" :;,")
+    return type(err).__name__
+
+
+def graph_error(err: tf.errors.OpError) -> PredictionError:
+    """A failed graph call as the PredictionError its TensorFlow code maps to (a genuine fault: 500)."""
+    cls = next((c for t, c in _GRAPH_ERRORS.items() if isinstance(err, t)), None)
+    if cls is None:
+        return PredictionError(f"the model failed ({type(err).__name__}): {public_message(err)}")
+    return cls(public_message(err))
 
 
 # ---------------------------------------------------------------- models and signatures
@@ -146,13 +189,10 @@ def _read_signature_defs(path: str) -> dict[str, meta_graph_pb2.SignatureDef]:
 
 
 def run_batch(signature: Signature, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Call the signature's graph on a batch. A graph-side InvalidArgument becomes InvalidInput (400); any other
-    TensorFlow failure a PredictionError (500)."""
+    """Call the signature's graph on a batch; a TensorFlow failure raises its `graph_error`."""
     try:
         tensors = {a: tf.constant(batch[a], dtype=i.dtype) for a, i in signature.inputs.items()}
         result = signature.function(**tensors)
-    except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as err:
-        raise InvalidInput(err.message.splitlines()[0][:500]) from None
     except tf.errors.OpError as err:
-        raise PredictionError(f"{type(err).__name__}: {err.message.splitlines()[0][:500]}") from None
+        raise graph_error(err) from None
     return {alias: tensor.numpy() for alias, tensor in result.items()}
