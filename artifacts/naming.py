@@ -16,18 +16,20 @@ SERVED_NAME_PATTERN = re.compile(r"[^/:]+")
 SERVED_NAME_RULE = "one or more characters, none of them '/' or ':'"
 
 
+def _validated(name: str, pattern: re.Pattern, rule: str, what: str) -> str:
+    if not isinstance(name, str) or not pattern.fullmatch(name):
+        raise ValueError(f"invalid {what} {name!r}: must be {rule}")
+    return name
+
+
 def validate_name(name: str, what: str = "name") -> str:
     """Return `name` if it is a valid job/model name, else raise ValueError saying why."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise ValueError(f"invalid {what} {name!r}: must be {NAME_RULE} (e.g. 'faces_v2')")
-    return name
+    return _validated(name, NAME_PATTERN, f"{NAME_RULE} (e.g. 'faces_v2')", what)
 
 
 def validate_served_name(name: str, what: str = "model name") -> str:
     """Return `name` if a server may serve a model so named (TF Serving's rule), else raise ValueError."""
-    if not isinstance(name, str) or not SERVED_NAME_PATTERN.fullmatch(name):
-        raise ValueError(f"invalid {what} {name!r}: must be {SERVED_NAME_RULE}")
-    return name
+    return _validated(name, SERVED_NAME_PATTERN, SERVED_NAME_RULE, what)
 
 
 def validate_version(version) -> int:

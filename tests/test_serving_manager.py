@@ -172,10 +172,11 @@ def test_relative_base_paths_are_relative_to_the_config_file(tmp_path):
 def test_server_cli_accepts_both_spellings(tmp_path):
     from serving.server.cli import parse_args
 
-    dashed = parse_args(["--model-name", "faces", "--model-base-path", "/m", "--rest-api-port", "0", "--port", "9",
+    base = str(tmp_path)  # a base path must exist (a mistyped one is refused at once)
+    dashed = parse_args(["--model-name", "faces", "--model-base-path", base, "--rest-api-port", "0", "--port", "9",
                          "--enable-batching", "--max-batch-size", "8", "--batch-timeout-micros", "10",
                          "--file-system-poll-wait-seconds", "2", "--enable-cors", "--max-request-bytes", "100"])
-    underscored = parse_args(["--model_name=faces", "--model_base_path=/m", "--rest_api_port=0", "--port=9",
+    underscored = parse_args(["--model_name=faces", f"--model_base_path={base}", "--rest_api_port=0", "--port=9",
                               "--enable_batching=true", "--max_batch_size=8", "--batch_timeout_micros=10",
                               "--file_system_poll_wait_seconds=2", "--enable_cors", "--max_request_bytes=100"])
     assert vars(dashed) == vars(underscored)

@@ -27,29 +27,17 @@ class PredictionError(Exception):
     grpc_code = "INTERNAL"
 
 
-class InvalidInput(PredictionError):
-    http_status = 400
-    grpc_code = "INVALID_ARGUMENT"
+def _prediction_error(name: str, http_status: int, grpc_code: str) -> type[PredictionError]:
+    return type(name, (PredictionError,), {"http_status": http_status, "grpc_code": grpc_code,
+                                           "__doc__": f"{http_status} / {grpc_code}", "__module__": __name__})
 
 
-class NotFound(PredictionError):
-    http_status = 404
-    grpc_code = "NOT_FOUND"
-
-
-class Unavailable(PredictionError):
-    http_status = 503
-    grpc_code = "UNAVAILABLE"
-
-
-class ResourceExhausted(PredictionError):
-    http_status = 429
-    grpc_code = "RESOURCE_EXHAUSTED"
-
-
-class DeadlineExceeded(PredictionError):
-    http_status = 504
-    grpc_code = "DEADLINE_EXCEEDED"
+# TF Serving's mapping of each failure to an HTTP status and a gRPC code
+InvalidInput = _prediction_error("InvalidInput", 400, "INVALID_ARGUMENT")
+NotFound = _prediction_error("NotFound", 404, "NOT_FOUND")
+Unavailable = _prediction_error("Unavailable", 503, "UNAVAILABLE")
+ResourceExhausted = _prediction_error("ResourceExhausted", 429, "RESOURCE_EXHAUSTED")
+DeadlineExceeded = _prediction_error("DeadlineExceeded", 504, "DEADLINE_EXCEEDED")
 
 
 # what a single instance can cause: a batch failing so is re-run one by one to find the guilty instance
