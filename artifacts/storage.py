@@ -83,6 +83,24 @@ def exists(path: str) -> bool:
     return _blob(path).exists() or isdir(path)
 
 
+def stamp(path: str) -> str | None:
+    """What changes whenever the file at `path` is rewritten: its mtime locally, its object generation on gs://
+    (where mtimes are not kept); None if there is no such file."""
+    if not is_gcs(path):
+        try:
+            return f"mtime:{os.stat(path).st_mtime_ns}"
+        except OSError:
+            return None
+    from google.api_core import exceptions
+
+    blob = _blob(path)
+    try:
+        blob.reload()
+    except exceptions.NotFound:
+        return None
+    return f"generation:{blob.generation}"
+
+
 def isdir(path: str) -> bool:
     if not is_gcs(path):
         return os.path.isdir(path)

@@ -8,7 +8,10 @@
 - Telling versions apart: `which_version(embeddings, image)` names the seed whose export, called directly
   (`tf.saved_model.load`, no serving code), gives those embeddings for that image.
 - Instances like the seed's files (`embedding_lines`, `image_lines`, `jpeg_bytes`), batch-output reading, and
-  `ServerProcess`: the real `python -m serving.server` as a subprocess on free ports.
+  `ServerProcess`: the real `python -m serving.server` as a subprocess on free ports (`peak_rss` of it).
+- A model that hangs for real: `export_gated`, the VAE-GAN export whose `embeddings` graph first reads a FIFO.
+- What hostile clients send: `gif_bomb`, `encoded_image` (any size, kind, frames), `tensor_proto` (any declared
+  shape and value count).
 """
 from __future__ import annotations
 
@@ -97,6 +100,43 @@ def stage_job(home: str, job_name: str, kind: str = "vaegan", seed: int = 1) -> 
     return job_dir
 
 
+def export_gated(path: str, gate: str) -> str:
+    """A SavedModel at `path` whose `embeddings` signature (also `serving_default`) is the VAE-GAN export of seed
+    1 behind a gate: for a non-empty batch its graph first reads the FIFO `gate` (`tf.io.read_file`), so every
+    call blocks inside a real TensorFlow op — as on a hung file system — until something opens the FIFO's other
+    end (`open_gate`); the read then fails (a pipe cannot be seeked), so a released call answers 400. An empty
+    batch (the server's warm-up) passes without reading. Returns `path`."""
+    import tensorflow as tf
+
+    if not os.path.exists(gate):
+        os.mkfifo(gate)
+    class Gated(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.loaded = tf.saved_model.load(export_path("vaegan", 1))  # keeps the variables alive
+            self.inner = self.loaded.signatures["embeddings"]
+
+        @tf.function(input_signature=[tf.TensorSpec([None, LATENT_DIM], tf.float32, name="embeddings"),
+                                      tf.TensorSpec([None], tf.string, name="key")])
+        def embeddings(self, embeddings, key):
+            # the path depends on the input, so the read is never constant-folded when the graph is optimised
+            where = tf.strings.join([gate, tf.strings.substr(tf.strings.reduce_join(key), 0, 0)])
+            read = tf.cond(tf.size(key) > 0, lambda: tf.io.read_file(where), lambda: tf.constant(""))
+            with tf.control_dependencies([read]):
+                return self.inner(embeddings=tf.identity(embeddings), key=tf.identity(key))
+
+    module = Gated()
+    tf.saved_model.save(module, path, signatures={"serving_default": module.embeddings,
+                                                  "embeddings": module.embeddings})
+    return path
+
+
+def open_gate(gate: str) -> int:
+    """Release every call blocked on (and every later call through) `export_gated`'s FIFO; returns the fd that
+    holds it open (close it to shut the gate again)."""
+    return os.open(gate, os.O_RDWR | os.O_NONBLOCK)
+
+
 # ---------------------------------------------------------------- telling versions apart
 
 
@@ -155,6 +195,40 @@ def jpeg_bytes(seed: int = 0, size: int = 24) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, "JPEG", quality=90)
     return buf.getvalue()
+
+
+def encoded_image(kind: str, side: int, frames: int = 1) -> bytes:
+    """A side x side image in `kind` ("PNG", "GIF", "JPEG"...), animated when `frames` > 1 (each frame differs)."""
+    from PIL import Image
+
+    pictures = [Image.new("RGB", (side, side), (40 * i % 256, 90, 200)) for i in range(frames)]
+    out = io.BytesIO()
+    pictures[0].save(out, kind, save_all=frames > 1, append_images=pictures[1:])
+    return out.getvalue()
+
+
+def gif_bomb(frames: int, side: int) -> bytes:
+    """`frames` 1x1 frames on a side x side logical screen: 15 bytes a frame, yet TensorFlow's GIF decoder
+    allocates side*side*3 bytes for every one of them."""
+    header = b"GIF89a" + side.to_bytes(2, "little") * 2 + bytes([0x80, 0, 0]) + b"\0\0\0\xff\xff\xff"
+    frame = b"\x2c" + bytes(4) + (1).to_bytes(2, "little") * 2 + b"\0" + b"\x02\x02\x44\x01\x00"
+    return header + frame * frames + b"\x3b"
+
+
+def tensor_proto(dtype, dims: list[int], **values):
+    """A TensorProto as a hostile client may write it: any declared shape `dims`, any values (`float_val=[...]`,
+    `string_val=[...]`, `tensor_content=b"..."`)."""
+    from tensorflow.core.framework import tensor_pb2
+
+    proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum)
+    for size in dims:
+        proto.tensor_shape.dim.add(size=size)
+    for field, items in values.items():
+        if field == "tensor_content":
+            proto.tensor_content = items
+        else:
+            getattr(proto, field).extend(items)
+    return proto
 
 
 def random_embedding(rng: np.random.Generator, size: int = LATENT_DIM) -> list[float]:
@@ -221,6 +295,11 @@ class ServerProcess:
             wait_until_ready(self.url, timeout, alive=lambda: self.proc.poll() is None)
         except (TimeoutError, RuntimeError) as err:
             raise TimeoutError(f"{err}:\n{self.log()}") from None
+
+    def peak_rss(self) -> int:
+        """The server process's peak resident memory so far (bytes, Linux VmHWM)."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
     def log(self) -> str:
         if not self._log.closed:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from serving_helpers import LATENT_DIM, embedding_lines, export_path, image_lines, jpeg_bytes, which_version
 
-from serving.server import core, protos, values
+from serving.server import core, protos, tensors, values
 
 
 @pytest.fixture(scope="module")
@@ -172,20 +172,20 @@ def test_mixed_shapes_and_request_level_errors(faces):
 
 def test_tensor_requests_like_grpc(faces):
     z = np.random.default_rng(0).normal(size=(2, LATENT_DIM))  # float64: cast to the signature's float32
-    request = core.parse_tensor_request(faces, {"embeddings": z})
+    request = tensors.parse_tensor_request(faces, {"embeddings": z})
     assert request.signature.name == "embeddings" and list(request.batch["key"]) == [b"0", b"1"]
     outputs = core.run_batch(request.signature, request.batch)
     assert outputs["image_bytes"].shape == (2,)
     with pytest.raises(core.InvalidInput, match="instance 1, input 'embeddings': non-finite"):
-        core.parse_tensor_request(faces, {"embeddings": np.array([[0.0] * 100, [np.nan] * 100], np.float32)})
+        tensors.parse_tensor_request(faces, {"embeddings": np.array([[0.0] * 100, [np.nan] * 100], np.float32)})
     with pytest.raises(core.InvalidInput, match=r"expected shape \[\?, 100\], got \[1, 3\]"):
-        core.parse_tensor_request(faces, {"embeddings": np.zeros((1, 3), np.float32)})
+        tensors.parse_tensor_request(faces, {"embeddings": np.zeros((1, 3), np.float32)})
     with pytest.raises(core.InvalidInput, match="different batch sizes"):
-        core.parse_tensor_request(faces, {"embeddings": np.zeros((1, 100), np.float32),
+        tensors.parse_tensor_request(faces, {"embeddings": np.zeros((1, 100), np.float32),
                                           "key": np.array([b"a", b"b"], dtype=object)})
     images = np.array([jpeg_bytes(), b"junk"], dtype=object)
     with pytest.raises(core.InvalidInput, match="instance 1, input 'image_bytes'"):
-        core.parse_tensor_request(faces, {"image_bytes": images})
+        tensors.parse_tensor_request(faces, {"image_bytes": images})
 
 
 def test_metadata_proto_lists_every_signature(faces):

@@ -84,7 +84,7 @@ def test_failed_load_is_reported_and_retried_when_fixed(tmp_path):
     manager = ModelManager([ModelSpec("m", str(base))], poll_seconds=-1)
     manager.poll_once()
     [status] = manager.status("m")
-    assert status.state == END and status.error_code == "UNKNOWN" and "Failed to load" in status.error_message
+    assert status.state == END and status.error_code == "DATA_LOSS" and "Failed to load" in status.error_message
     assert not manager.ready()
     with pytest.raises(core.Unavailable, match="Failed to load"):
         manager.use("m").__enter__()
@@ -158,8 +158,8 @@ def test_batcher_merges_splits_and_isolates():
     assert signature.calls[0] == 7, signature.calls  # all requests merged into one call
     assert sorted(signature.calls[1:]) == [1, 1, 1, 2, 2]  # which failed, so each request was re-run alone
     assert sorted(observed) == [1, 1, 2, 2]  # every good instance ran once (the bad request's 1 row failed)
-    big = batcher.run(signature, {"x": np.ones((9, 2), np.float32)})  # over max_batch_size: runs alone
-    assert big["y"].shape == (9, 2) and signature.calls[-1] == 9
+    big = batcher.run(signature, {"x": np.ones((14, 2), np.float32)})  # over max_batch_size: split, never one call
+    assert big["y"].shape == (14, 2) and np.all(big["y"] == 2.0) and signature.calls[-2:] == [7, 7]
     batcher.close()
 
 
@@ -172,10 +172,11 @@ def test_relative_base_paths_are_relative_to_the_config_file(tmp_path):
 def test_server_cli_accepts_both_spellings(tmp_path):
     from serving.server.cli import parse_args
 
-    dashed = parse_args(["--model-name", "faces", "--model-base-path", "/m", "--rest-api-port", "0", "--port", "9",
+    base = str(tmp_path)  # a base path must exist (a mistyped one is refused at once)
+    dashed = parse_args(["--model-name", "faces", "--model-base-path", base, "--rest-api-port", "0", "--port", "9",
                          "--enable-batching", "--max-batch-size", "8", "--batch-timeout-micros", "10",
                          "--file-system-poll-wait-seconds", "2", "--enable-cors", "--max-request-bytes", "100"])
-    underscored = parse_args(["--model_name=faces", "--model_base_path=/m", "--rest_api_port=0", "--port=9",
+    underscored = parse_args(["--model_name=faces", f"--model_base_path={base}", "--rest_api_port=0", "--port=9",
                               "--enable_batching=true", "--max_batch_size=8", "--batch_timeout_micros=10",
                               "--file_system_poll_wait_seconds=2", "--enable_cors", "--max_request_bytes=100"])
     assert vars(dashed) == vars(underscored)
@@ -184,7 +185,7 @@ def test_server_cli_accepts_both_spellings(tmp_path):
     assert (defaults.rest_api_port, defaults.port, defaults.enable_batching, defaults.max_batch_size,
             defaults.batch_timeout_micros, defaults.max_request_bytes) == (8501, 8500, False, 32, 2000, 16777216)
     assert parse_args(["--enable_batching=false"]).enable_batching is False
-    for bad in (["--model-name", "faces"], ["--model-name", "9x", "--model-base-path", "/m"],
+    for bad in (["--model-name", "faces"], ["--model-name", "a/b", "--model-base-path", "/m"],
                 ["--model-config-file", "c", "--model-name", "a", "--model-base-path", "/m"], ["--port", "70000"]):
         with pytest.raises(SystemExit):
             parse_args(bad)

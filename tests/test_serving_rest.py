@@ -112,7 +112,7 @@ ERROR_TABLE = [
      {}, 404, ["Unrecognized servable version label: beta"]),
     ("version-zero", "POST", "/v1/models/faces/versions/0:predict", {"instances": []}, {}, 400, ["invalid version"]),
     ("version-text", "GET", "/v1/models/faces/versions/latest", None, {}, 400, ["invalid version"]),
-    ("bad-model-name", "POST", "/v1/models/9lives:predict", {"instances": []}, {}, 400, ["invalid model name"]),
+    ("tf-serving-name", "POST", "/v1/models/9-lives:predict", {"instances": []}, {}, 404, ["Servable not found"]),
     ("traversal", "POST", "/v1/models/..%2F..%2Fetc:predict", {"instances": []}, {}, 400, ["Malformed request"]),
     ("traversal-status", "GET", "/v1/models/faces/versions/%2E%2E", None, {}, 400, ["invalid version"]),
     ("get-predict", "GET", PREDICT, None, {}, 400, ["Malformed request: GET"]),

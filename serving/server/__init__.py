@@ -1,6 +1,6 @@
 """The prediction server (`python -m serving.server`, INTERFACE.md sections 5 and 13): `values` (JSON <-> tensors),
-`model` (a loaded SavedModel), `core` (the request core), `model_config`, `manager`, `batching`, `metrics`, the thin
-`rest` and `grpc_api` adapters (sharing `auth`, `protos` and `metrics.timed_request`) and `cli` (flags, start,
-stop), and `studio`, which serves the web studio's page and its `static/` files (section 10). Importing this package
-imports nothing, so `--help` needs no TensorFlow.
+`image_check` and `tensors` (inputs bounded before they are decoded or built), `model`, `core` (the request core),
+`model_config`, `versions` and `manager`, `batching` (where graph calls run), `limits` (slots, deadlines), `metrics`,
+the thin `rest` (over `http_server`) and `grpc_api` adapters (sharing `auth`, `protos`, `limits.Slots` and
+`metrics.timed_request`), `cli`, and `studio` (the web studio's page and `static/` files). Imports nothing itself.
 """

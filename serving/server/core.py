@@ -7,8 +7,10 @@ instances' input names when `signature_name` is absent, and a missing string `ke
 instance's index (a numeric key becomes its decimal string).
 
 Two levels of API:
-- whole requests, failing as a whole like TF Serving: `parse_json_body`, `parse_json_request`,
-  `parse_tensor_request`, `run_batch`, `format_response`, `predict_json`;
+- whole requests, failing as a whole like TF Serving, at their first invalid instance: `parse_json_body`,
+  `parse_json_request` (tensors: `serving.server.tensors`), `run_request`, `format_response`, `predict_json`;
+  encoded images are charged to the request's `ImageBudget` before anything is decoded, and decoded once, by
+  the graph (`run_request` names the guilty instance when the graph refuses one);
 - per instance, for batch prediction: `prepare_instances` (-> `Instance` or `InstanceError` each), `run`
   (good instances in one graph call -> JSON rows), `run_isolated` (a failing batch is retried one by one).
 
@@ -26,8 +28,10 @@ import numpy as np
 
 from artifacts.export import KEY
 from serving.server import values as V
-from serving.server.model import (InvalidInput, LoadedModel, NotFound, PredictionError,  # noqa: F401 - re-exported
-                                  Signature, TensorInfo, Unavailable, load_model, run_batch)
+from serving.server.image_check import ImageBudget, first_undecodable
+from serving.server.model import (INSTANCE_ERRORS, DeadlineExceeded, InvalidInput,  # noqa: F401 - re-exported
+                                  LoadedModel, NotFound, PredictionError, ResourceExhausted, Signature, TensorInfo,
+                                  Unavailable, load_model, run_batch)
 
 
 # ---------------------------------------------------------------- choosing the signature
@@ -83,7 +87,7 @@ class InstanceError:
         return self.message
 
 
-def _where(index: int, alias: str | None = None) -> str:
+def location(index: int, alias: str | None = None) -> str:
     return f"instance {index}" + (f", input '{alias}'" if alias else "")
 
 
@@ -98,36 +102,41 @@ def check_input_names(signature: Signature, names: set[str], where: Callable[[st
         raise InvalidInput(f"{where(missing[0])}: missing {takes}")
 
 
-def parse_instance(signature: Signature, instance: Any, index: int) -> Instance:
-    """One row-format instance -> Instance; InvalidInput naming the instance and the input otherwise."""
+def parse_instance(signature: Signature, instance: Any, index: int, budget: ImageBudget | None = None) -> Instance:
+    """One row-format instance -> Instance; InvalidInput naming the instance and the input otherwise. Its encoded
+    images are charged to `budget` (default: the per-image limit only)."""
     if isinstance(instance, dict) and not V.is_b64_object(instance):
-        check_input_names(signature, set(instance), lambda alias: _where(index, alias))
+        check_input_names(signature, set(instance), lambda alias: location(index, alias))
         given = dict(instance)
     elif len(signature.required) == 1:
         given = {signature.required[0]: instance}
     else:
-        raise InvalidInput(f"{_where(index)}: expected an object with inputs {', '.join(signature.inputs)}, got "
+        raise InvalidInput(f"{location(index)}: expected an object with inputs {', '.join(signature.inputs)}, got "
                            f"{V.json_type(instance)}")
     if signature.fills_key and KEY not in given:
         given[KEY] = str(index)
     out = {}
+    budget = budget or ImageBudget()
     for alias, info in signature.inputs.items():
         if not info.batched:
-            raise InvalidInput(f"{_where(index, alias)}: this input has no batch dimension; send the request in "
+            raise InvalidInput(f"{location(index, alias)}: this input has no batch dimension; send the request in "
                                f"columnar form ('inputs')")
         try:
             out[alias] = V.json_array(given[alias], info.dtype, info.instance_shape, numeric_ok=alias == KEY,
-                                      image=alias in signature.image_inputs)
+                                      image=budget.charge if alias in signature.image_inputs else None)
         except ValueError as err:
-            raise InvalidInput(f"{_where(index, alias)}: {err}") from None
+            raise InvalidInput(f"{location(index, alias)}: {err}") from None
     return Instance(index, out)
 
 
 def prepare_instances(model: LoadedModel, instances: list, signature_name: str | None = None, *,
-                      first_index: int = 0) -> tuple[Signature, list[Instance | InstanceError]]:
+                      first_index: int = 0, budget: ImageBudget | None = None, fail_fast: bool = False
+                      ) -> tuple[Signature, list[Instance | InstanceError]]:
     """Choose the signature, then validate each instance on its own: a bad one yields an InstanceError and never
-    affects the others. Indexes (for messages and filled keys) start at `first_index`. InvalidInput only for
-    problems of the whole list (not a non-empty list; unknown signature_name; ambiguous inputs)."""
+    affects the others (with `fail_fast`, the first bad one raises InvalidInput instead: a whole request stops
+    there, building nothing for the rest). Indexes (for messages and filled keys) start at `first_index`.
+    InvalidInput also for problems of the whole list (not a non-empty list; unknown signature_name; ambiguous
+    inputs)."""
     if not isinstance(instances, list):
         raise InvalidInput(f"'instances' must be a list, got {V.json_type(instances)}")
     if not instances:
@@ -135,23 +144,23 @@ def prepare_instances(model: LoadedModel, instances: list, signature_name: str |
     signature = choose_signature(model, _names_of(instances), signature_name)
     results: list[Instance | InstanceError] = []
     reference: tuple[int, dict] | None = None
+    budget = budget or ImageBudget()
     for offset, instance in enumerate(instances):
         index = first_index + offset
         try:
-            parsed = parse_instance(signature, instance, index)
-        except InvalidInput as err:
-            results.append(InstanceError(index, str(err)))
-            continue
-        shapes = {a: v.shape for a, v in parsed.values.items()}
-        if reference is None:
-            reference = (index, shapes)
-        else:
+            parsed = parse_instance(signature, instance, index, budget)
+            shapes = {a: v.shape for a, v in parsed.values.items()}
+            reference = reference or (index, shapes)
             differing = next((a for a in shapes if shapes[a] != reference[1][a]), None)
             if differing:
-                results.append(InstanceError(index, f"{_where(index, differing)}: shape "
-                                             f"{list(shapes[differing])} differs from instance {reference[0]}'s "
-                                             f"{list(reference[1][differing])} (mixed shapes in one batch)"))
-                continue
+                raise InvalidInput(f"{location(index, differing)}: shape {list(shapes[differing])} differs from "
+                                   f"instance {reference[0]}'s {list(reference[1][differing])} (mixed shapes in one "
+                                   f"batch)")
+        except InvalidInput as err:
+            if fail_fast:
+                raise
+            results.append(InstanceError(index, str(err)))
+            continue
         results.append(parsed)
     return signature, results
 
@@ -172,20 +181,20 @@ def run(signature: Signature, prepared: list[Instance],
 
 def run_isolated(signature: Signature, prepared: list[Instance],
                  runner: Callable[[Signature, dict], dict] | None = None) -> list[dict | InstanceError]:
-    """Like `run`, but if the graph rejects the batch (InvalidInput), run the instances one by one so only the
-    guilty fail: each comes back as an InstanceError (a lone instance too; never raised). Other failures
-    (PredictionError: a genuine fault) are raised."""
+    """Like `run`, but if the graph call fails (any TensorFlow error, mapped to its PredictionError), run the
+    instances one by one so only the guilty fail: each comes back as an InstanceError carrying its error's
+    message (a lone instance too; never raised)."""
     try:
         return run(signature, prepared, runner)
-    except InvalidInput as err:
+    except PredictionError as err:
         if len(prepared) == 1:
-            return [InstanceError(prepared[0].index, f"{_where(prepared[0].index)}: {err}")]
+            return [InstanceError(prepared[0].index, f"{location(prepared[0].index)}: {err}")]
     results: list[dict | InstanceError] = []
     for instance in prepared:
         try:
             results.extend(run(signature, [instance], runner))
-        except InvalidInput as err:
-            results.append(InstanceError(instance.index, f"{_where(instance.index)}: {err}"))
+        except PredictionError as err:
+            results.append(InstanceError(instance.index, f"{location(instance.index)}: {err}"))
     return results
 
 
@@ -210,16 +219,11 @@ def parse_json_body(data: bytes | str) -> Any:
         raise InvalidInput(f"JSON Parse error: {detail}") from None
 
 
-def _first_error(results: list) -> None:
-    errors = [r for r in results if isinstance(r, InstanceError)]
-    if errors:
-        more = f" (and {len(errors) - 1} more invalid instances)" if len(errors) > 1 else ""
-        raise InvalidInput(errors[0].message + more)
-
-
-def parse_json_request(model: LoadedModel, body: Any) -> Request:
-    """A TF Serving predict body (row `instances` or columnar `inputs`) -> Request; InvalidInput if anything is
-    wrong (the message names the first bad instance and input)."""
+def parse_json_request(model: LoadedModel, body: Any, budget: ImageBudget | None = None) -> Request:
+    """A TF Serving predict body (row `instances` or columnar `inputs`) -> Request; InvalidInput at the first
+    thing wrong (the message names the bad instance and input). Images are charged to `budget` (default: the
+    default limits)."""
+    budget = budget or ImageBudget.for_request()
     if not isinstance(body, dict):
         raise InvalidInput(f"request body must be a JSON object, got {V.json_type(body)}")
     signature_name = body.get("signature_name")
@@ -229,17 +233,17 @@ def parse_json_request(model: LoadedModel, body: Any) -> Request:
         raise InvalidInput("expecting exactly one of 'inputs' or 'instances' keys"
                            if "instances" in body else "Missing 'inputs' or 'instances' key")
     if "instances" in body:
-        signature, results = prepare_instances(model, body["instances"], signature_name)
-        _first_error(results)
+        signature, results = prepare_instances(model, body["instances"], signature_name, budget=budget,
+                                               fail_fast=True)
         return Request(signature, stack(signature, results), len(results))
-    return _parse_columnar(model, body["inputs"], signature_name)
+    return _parse_columnar(model, body["inputs"], signature_name, budget)
 
 
-def _parse_columnar(model: LoadedModel, inputs: Any, signature_name: str | None) -> Request:
+def _parse_columnar(model: LoadedModel, inputs: Any, signature_name: str | None, budget: ImageBudget) -> Request:
     named = isinstance(inputs, dict) and not V.is_b64_object(inputs)
     signature = choose_signature(model, set(inputs) if named and inputs else None, signature_name)
     if not all(info.batched for info in signature.inputs.values()):
-        return _parse_unbatched(signature, inputs if named else {signature.required[0]: inputs})
+        return _parse_unbatched(signature, inputs if named else {signature.required[0]: inputs}, budget)
     if not named:
         if len(signature.required) != 1:
             raise InvalidInput(f"'inputs' is a plain value/list, but signature '{signature.name}' takes several "
@@ -264,89 +268,22 @@ def _parse_columnar(model: LoadedModel, inputs: Any, signature_name: str | None)
     size = next(iter(sizes.values()))
     if size == 0:
         raise InvalidInput("No values in 'inputs' (empty instances)")
-    rows = [{alias: column[i] for alias, column in inputs.items()} for i in range(size)]
-    signature, results = prepare_instances(model, rows, signature.name)
-    _first_error(results)
+    rows = ({alias: column[i] for alias, column in inputs.items()} for i in range(size))
+    signature, results = prepare_instances(model, list(rows), signature.name, budget=budget, fail_fast=True)
     return Request(signature, stack(signature, results), size, columnar=True)
 
 
-def _parse_unbatched(signature: Signature, inputs: dict) -> Request:
+def _parse_unbatched(signature: Signature, inputs: dict, budget: ImageBudget) -> Request:
     batch = {}
     for alias, info in signature.inputs.items():
         if alias not in inputs:
             raise InvalidInput(f"Missing named input: {alias} in 'inputs' object")
         try:
-            batch[alias] = V.json_array(inputs[alias], info.dtype, info.shape, image=alias in signature.image_inputs)
+            batch[alias] = V.json_array(inputs[alias], info.dtype, info.shape,
+                                        image=budget.charge if alias in signature.image_inputs else None)
         except ValueError as err:
             raise InvalidInput(f"input '{alias}': {err}") from None
     return Request(signature, batch, 0, columnar=True)
-
-
-def parse_tensor_request(model: LoadedModel, inputs: dict[str, np.ndarray], signature_name: str | None = None
-                         ) -> Request:
-    """Named numpy inputs (e.g. from gRPC TensorProtos) -> Request, with the same checks as JSON instances:
-    dtype kind, shape, equal batch sizes, finite floats, decodable images, key filling."""
-    signature = choose_signature(model, set(inputs) or None, signature_name)
-    check_input_names(signature, set(inputs), lambda alias: f"input '{alias}'")
-    batch = {}
-    for alias, value in inputs.items():
-        try:
-            batch[alias] = _check_tensor(signature, alias, np.asarray(value))
-        except ValueError as err:
-            raise InvalidInput(f"input '{alias}': {err}") from None
-    sizes = {a: v.shape[0] for a, v in batch.items() if signature.inputs[a].batched and v.ndim}
-    if len(set(sizes.values())) > 1:
-        raise InvalidInput(f"inputs have different batch sizes: {', '.join(f'{a}={n}' for a, n in sizes.items())}")
-    size = next(iter(sizes.values()), 0)
-    if signature.fills_key and KEY not in batch:
-        batch[KEY] = np.array([str(i).encode() for i in range(size)], dtype=object).reshape(size)
-    if size == 0 and all(i.batched for i in signature.inputs.values()):
-        raise InvalidInput("no instances (empty batch)")
-    return Request(signature, batch, size)
-
-
-def _check_tensor(signature: Signature, alias: str, array: np.ndarray) -> np.ndarray:
-    info = signature.inputs[alias]
-    kind, got = V.dtype_kind(info.dtype), array.dtype
-    where = f"input '{alias}'"
-    if info.shape is not None:
-        fixed = [(g, w) for g, w in zip(array.shape[1:], info.shape[1:]) if w is not None]
-        if array.ndim != len(info.shape) or any(g != w for g, w in fixed):
-            raise InvalidInput(f"{where}: expected shape {V.shape_text(info.shape)}, got {list(array.shape)}")
-    if kind == "string":
-        if got.kind in "iuf" and alias == KEY:
-            return np.array([V.decimal_string(x.item()).encode() for x in array.reshape(-1)],
-                            dtype=object).reshape(array.shape)
-        if got != object and got.kind not in "SU":
-            raise InvalidInput(f"{where}: expected DT_STRING, got {got}")
-        flat = [x.encode("utf-8") if isinstance(x, str) else bytes(x) for x in array.reshape(-1)]
-        if alias in signature.image_inputs:
-            per_instance = max(1, len(flat) // max(1, array.shape[0] if array.ndim else 1))
-            for position, item in enumerate(flat):
-                try:
-                    V.check_image(item)
-                except ValueError as err:
-                    raise InvalidInput(f"{_where(position // per_instance, alias)}: {err}") from None
-        out = np.empty(len(flat), dtype=object)
-        out[:] = flat
-        return out.reshape(array.shape)
-    if kind == "float" and got.kind in "fiu" and got != np.bool_:
-        rows = array.reshape(array.shape[0], -1) if array.ndim else array.reshape(1, -1)
-        bad = np.flatnonzero(~np.isfinite(rows.astype(np.float64)).all(axis=1)) if rows.size else []
-        if len(bad):
-            raise InvalidInput(f"{_where(int(bad[0]), alias)}: non-finite value (values must be finite numbers)")
-        try:
-            return V.finite_float_array(array.astype(np.float64), info.dtype)
-        except ValueError as err:
-            raise InvalidInput(f"{where}: {err}") from None
-    if kind == "int" and got.kind in "iu":
-        limits = np.iinfo(info.dtype.as_numpy_dtype)
-        if array.size and (array.min() < limits.min or array.max() > limits.max):
-            raise InvalidInput(f"{where}: values out of range for {info.dtype.name}")
-        return array.astype(info.dtype.as_numpy_dtype)
-    if kind == "bool" and got == np.bool_:
-        return array
-    raise InvalidInput(f"{where}: expected {info.dtype.name}, got {got}")
 
 
 def split_rows(outputs: dict[str, np.ndarray], size: int) -> list[dict]:
@@ -370,7 +307,27 @@ def format_response(outputs: dict[str, np.ndarray], request: Request) -> dict:
     return {"predictions": rows}
 
 
-def predict_json(model: LoadedModel, body: Any, runner: Callable[[Signature, dict], dict] | None = None) -> dict:
+def run_request(request: Request, runner: Callable[[Signature, dict], dict] | None = None) -> dict[str, np.ndarray]:
+    """Run a whole request's batch. If the graph refuses it for something an instance can cause and the
+    signature takes encoded images, the images are decoded one at a time to name the first undecodable one."""
+    try:
+        return (runner or run_batch)(request.signature, request.batch)
+    except INSTANCE_ERRORS as err:
+        raise _blame(request, err) from None
+
+
+def _blame(request: Request, err: PredictionError) -> PredictionError:
+    for alias in sorted(request.signature.image_inputs & set(request.batch)):
+        column = request.batch[alias]
+        found = first_undecodable(column.reshape(-1))
+        if found is not None:
+            per_instance = max(1, column.size // len(column)) if column.ndim and len(column) else 1
+            return InvalidInput(f"{location(found[0] // per_instance, alias)}: {found[1]}")
+    return err
+
+
+def predict_json(model: LoadedModel, body: Any, runner: Callable[[Signature, dict], dict] | None = None,
+                 budget: ImageBudget | None = None) -> dict:
     """A whole JSON predict request -> JSON response dict (raises PredictionError subclasses)."""
-    request = parse_json_request(model, body)
-    return format_response((runner or run_batch)(request.signature, request.batch), request)
+    request = parse_json_request(model, body, budget)
+    return format_response(run_request(request, runner), request)

@@ -4,12 +4,20 @@
 `tensorflow.serving.ModelService/GetModelStatus`, and `grpc.health.v1.Health` ("" is SERVING while the server
 runs; each model name is SERVING while it has an AVAILABLE version). Messages up to 64 MiB (or more, see
 `max_message_bytes`). With an auth token, every call but Health needs the metadata `authorization: Bearer <token>`
-(UNAUTHENTICATED otherwise). Errors: INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, UNIMPLEMENTED, INTERNAL.
-(Not called `grpc.py`: that would shadow the grpcio package.)
+(scheme in any case; UNAUTHENTICATED otherwise). Errors: INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE,
+RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL.
+
+Bounds: input TensorProtos are checked before any array is built (`serving.server.tensors`); a Predict takes one
+of the request slots shared with REST (`--max-concurrent-requests`) and honours the client's deadline (and the
+server's `--rest-api-timeout-in-ms`, so no call waits forever); at most `maximum_concurrent_rpcs` calls are
+accepted at once (the slots, as many waiting, and a few for status/metadata/health); the rest get
+RESOURCE_EXHAUSTED from grpcio. (Not called `grpc.py`: that would shadow the grpcio package.)
 """
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from concurrent import futures
 
 import grpc
@@ -21,9 +29,12 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 from serving.server import core
 from serving.server.auth import bearer_ok
+from serving.server.image_check import ImageBudget
+from serving.server.limits import Slots, deadline_after, earliest, remaining
 from serving.server.manager import ModelManager
 from serving.server.metrics import RequestLabels
 from serving.server.protos import metadata_proto, status_proto
+from serving.server.tensors import parse_tensor_protos
 
 log = logging.getLogger(__name__)
 
@@ -41,32 +52,37 @@ def _spec(model_spec) -> tuple[str, int | None, str | None]:
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager: ModelManager):
-        self.manager, self.metrics = manager, manager.metrics
+    def __init__(self, manager: ModelManager, slots: Slots, max_message_bytes: int):
+        self.manager, self.metrics, self.limits = manager, manager.metrics, manager.limits
+        self.slots, self.max_message_bytes = slots, max_message_bytes
 
     def Predict(self, request: predict_pb2.PredictRequest, context):
         name, version, label = _spec(request.model_spec)
+        deadline = earliest(deadline_after(context.time_remaining()), deadline_after(self.limits.request_timeout_s))
         try:
             with self.metrics.timed_request("grpc", name) as labels:
-                return self._predict(request, name, version, label, labels)
+                if not self.slots.acquire(remaining(deadline)):
+                    raise core.Unavailable(self.slots.busy_message())
+                try:
+                    return self._predict(request, name, version, label, labels, deadline)
+                finally:
+                    self.slots.release()
         except core.PredictionError as err:
             _abort(context, err)
 
     def _predict(self, request: predict_pb2.PredictRequest, name: str, version: int | None, label: str | None,
-                 labels: RequestLabels) -> predict_pb2.PredictResponse:
-        try:
-            inputs = {alias: tf.make_ndarray(proto) for alias, proto in request.inputs.items()}
-        except Exception as err:  # noqa: BLE001 - a malformed TensorProto is the client's fault
-            raise core.InvalidInput(f"cannot read input tensor: {err}") from None
+                 labels: RequestLabels, deadline: float | None) -> predict_pb2.PredictResponse:
         with self.manager.use(name, version, label) as served:
-            parsed = core.parse_tensor_request(served.model, inputs, request.model_spec.signature_name or None)
+            parsed = parse_tensor_protos(served.model, request.inputs, request.model_spec.signature_name or None,
+                                         max_bytes=self.max_message_bytes,
+                                         budget=ImageBudget.for_request(self.limits))
             signature_name = labels.signature = parsed.signature.name
             wanted = list(request.output_filter) or list(parsed.signature.outputs)
             unknown = [a for a in wanted if a not in parsed.signature.outputs]
             if unknown:
                 raise core.InvalidInput(f"output_filter: unknown output '{unknown[0]}' (signature "
                                         f"'{signature_name}' has {', '.join(parsed.signature.outputs)})")
-            outputs = served.runner(parsed.signature, parsed.batch)
+            outputs = core.run_request(parsed, functools.partial(served.runner, deadline=deadline))
             response = predict_pb2.PredictResponse()
             response.model_spec.name = name
             response.model_spec.version.value = served.model.version
@@ -118,18 +134,23 @@ class _AuthInterceptor(grpc.ServerInterceptor):
 
 
 class GrpcServer:
-    """The gRPC server; `start()` binds `host:port` (port 0: any free port, see `.port`)."""
+    """The gRPC server; `start()` binds `host:port` (port 0: any free port, see `.port`); `slots`: the request
+    slots shared with the REST API (default: its own, `manager.limits.max_concurrent_requests`)."""
 
     def __init__(self, manager: ModelManager, host: str = "127.0.0.1", port: int = 8500,
-                 auth_token: str | None = None, max_workers: int = 32, max_message_bytes: int = MAX_MESSAGE_BYTES):
+                 auth_token: str | None = None, max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 slots: Slots | None = None):
         self.manager = manager
+        slots = slots or Slots(manager.limits.max_concurrent_requests)
         options = [("grpc.max_send_message_length", max_message_bytes),
                    ("grpc.max_receive_message_length", max_message_bytes),
                    ("grpc.so_reuseport", 0)]
         interceptors = [_AuthInterceptor(auth_token)] if auth_token else []
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-                                  options=options, interceptors=interceptors)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(manager), self.server)
+        calls = slots.limit + slots.max_waiting + 8  # predicts running and waiting, and a few other calls
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=calls, thread_name_prefix="grpc"),
+                                  options=options, interceptors=interceptors, maximum_concurrent_rpcs=calls)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(manager, slots, max_message_bytes), self.server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -151,6 +172,10 @@ class GrpcServer:
         self.server.start()
         return self
 
-    def stop(self, grace: float = 5.0) -> None:
+    def stop_accepting(self, grace: float = 10.0) -> threading.Event:
+        """Refuse new calls from now on; calls in flight get `grace` seconds to finish (set once all are done)."""
         self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait(grace + 1)
+        return self.server.stop(grace)
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.stop_accepting(grace).wait(grace + 1)

@@ -6,15 +6,16 @@ at start; negative: never), applies the `model_version_policy` (latest N — 1 b
 loads wanted versions that are new (newest first, each warmed up), and only then unloads versions no longer
 wanted (availability preserving). Requests hold a version while they run (`use`), so a swap never drops one:
 in-flight requests finish on the old version, which is unloaded when its last request is done. Version states
-follow TF Serving: START, LOADING, AVAILABLE, UNLOADING, END (a failed load is END with its error, and is
-retried only when its saved_model.pb changes). `models.config` itself is re-read when it changes, so a model
-added by `create_model.sh` is served without a restart. `version_labels` map labels to versions.
+follow TF Serving (`serving.server.versions`: states, statuses with real error codes, load retries).
+`models.config` itself is re-read when it changes, so a model added by `create_model.sh` is served without a
+restart. `version_labels` map labels to versions. Each loaded version runs its graph calls on its own `Batcher`
+(bounded queue, deadlines, splitting; merging only with `--enable-batching`), and `stuck` names the models whose
+graph has been busy with one call for too long (for `/readyz`).
 """
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -23,55 +24,33 @@ from typing import Callable, Iterator
 from artifacts import export, storage
 from artifacts import model_tree
 from serving.server.batching import Batcher, BatchingOptions
+from serving.server.limits import Limits
 from serving.server.metrics import Metrics
-from serving.server.model import LoadedModel, NotFound, Signature, Unavailable, load_model, run_batch
+from serving.server.model import LoadedModel, NotFound, Signature, Unavailable, load_model, public_message
 from serving.server.model_config import ModelSpec, specs_from_config_file
+from serving.server.versions import (AVAILABLE, END, LOADING, START, UNLOADING, LoadFailure,  # noqa: F401
+                                     Model as _Model, Version as _Version, VersionStatus, error_code)
 
 log = logging.getLogger(__name__)
-
-START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
-
-
-@dataclass
-class VersionStatus:
-    version: int
-    state: str
-    error_code: str = "OK"
-    error_message: str = ""
-
-
-class _Version:
-    def __init__(self, number: int, path: str):
-        self.number, self.path = number, path
-        self.state, self.error = START, ""
-        self.model: LoadedModel | None = None
-        self.batcher: Batcher | None = None
-        self.in_flight = 0
-        self.local_copy = contextlib.ExitStack()  # a gs:// version's local copy, kept while it is loaded
-
-    def status(self) -> VersionStatus:
-        return VersionStatus(self.number, self.state, "UNKNOWN" if self.error else "OK", self.error)
-
-
-class _Model:
-    def __init__(self, spec: ModelSpec):
-        self.spec = spec
-        self.versions: dict[int, _Version] = {}
-        self.failed: dict[int, float | None] = {}  # version -> saved_model.pb mtime when its load failed
 
 
 @dataclass
 class Served:
-    """What `ModelManager.use` hands a request: the loaded version and how to run a batch on it."""
+    """What `ModelManager.use` hands a request: the loaded version and how to run a batch on it
+    (`runner(signature, batch, deadline=None)`)."""
     model: LoadedModel
-    runner: Callable[[Signature, dict], dict]
+    runner: Callable[..., dict]
 
 
 class ModelManager:
     def __init__(self, specs: list[ModelSpec] | None = None, *, config_path: str | None = None,
-                 poll_seconds: float = 1.0, batching: BatchingOptions | None = None,
+                 poll_seconds: float = 1.0, batching: BatchingOptions | None = None, limits: Limits | None = None,
                  metrics: Metrics | None = None, on_change: Callable[[], None] | None = None):
-        self.config_path, self.poll_seconds, self.batching = config_path, poll_seconds, batching
+        """`batching`: how each version's Batcher runs graph calls (default: no merging, the queue bound of
+        `limits`); `limits`: the server's limits (load retries here; the adapters read the others)."""
+        self.config_path, self.poll_seconds = config_path, poll_seconds
+        self.limits = limits or Limits()
+        self.batching = batching or BatchingOptions(merge=False, max_enqueued_batches=self.limits.max_enqueued_batches)
         self.metrics = metrics or Metrics()
         self.metrics.states, self.metrics.known_model = self.states, self.has_model
         self.on_change = on_change
@@ -181,10 +160,11 @@ class ModelManager:
             if entry is not None and entry.state in (LOADING, AVAILABLE):
                 continue
             path = self._version_path(spec.base_path, number)
-            mtime = _mtime(export.marker(path))
-            if number in model.failed and model.failed[number] == mtime:
+            stamp = _stamp(export.marker(path))
+            failure = model.failed.get(number)
+            if failure is not None and not failure.due(stamp, self.limits.max_num_load_retries):
                 continue
-            self._load(model, number, path, mtime)
+            self._load(model, number, path, stamp)
             if self._stop.is_set():
                 return
         with self._lock:
@@ -204,7 +184,7 @@ class ModelManager:
                 return storage.join(base_path, name)
         return path
 
-    def _load(self, model: _Model, number: int, path: str, mtime: float | None) -> None:
+    def _load(self, model: _Model, number: int, path: str, stamp: str | None) -> None:
         entry = _Version(number, path)
         entry.state = LOADING
         with self._lock:
@@ -217,14 +197,21 @@ class ModelManager:
             loaded = load_model(local, model.spec.name, number)
             loaded.warm_up()
         except Exception as err:  # noqa: BLE001 - reported in the version's status
+            previous = model.failed.get(number) or LoadFailure(stamp, 0, 0.0)
+            failure = previous.next(stamp, self.limits.load_retry_interval_s)
+            retries = self.limits.max_num_load_retries
+            then = f"retry {failure.attempts} of {retries} in {self.limits.load_retry_interval_s:g}s" \
+                if failure.attempts <= retries else "no retries left until its saved_model.pb changes"
             with self._lock:
-                entry.state, entry.error = END, f"Failed to load {path}: {type(err).__name__}: {err}"[:2000]
-                model.failed[number] = mtime
+                entry.state, entry.code = END, error_code(err)
+                entry.error = f"Failed to load version {number}: {type(err).__name__}: {public_message(err, 1000)}" \
+                              f" (attempt {failure.attempts}; {then})"
+                model.failed[number] = failure
             self._remove_staging(entry)
-            log.error("model %s version %d failed to load: %s", model.spec.name, number, err)
+            log.error("model %s version %d failed to load from %s (%s): %s", model.spec.name, number, path, then, err)
             self._changed()
             return
-        batcher = Batcher(self.batching, self._observe) if self.batching else None
+        batcher = Batcher(self.batching, self._observe)
         with self._lock:
             entry.model, entry.batcher, entry.state = loaded, batcher, AVAILABLE
             model.failed.pop(number, None)
@@ -267,11 +254,6 @@ class ModelManager:
     def _observe(self, signature: Signature, size: int) -> None:
         self.metrics.record_batch(signature.model_name, signature.name, size)
 
-    def _run_direct(self, signature: Signature, batch: dict) -> dict:
-        outputs = run_batch(signature, batch)
-        self._observe(signature, next((len(v) for v in batch.values() if getattr(v, "ndim", 0)), 0))
-        return outputs
-
     # ------------------------------------------------------------ requests
 
     @contextlib.contextmanager
@@ -280,7 +262,7 @@ class ModelManager:
         with self._lock:
             entry = self._resolve(name, version, label)
             entry.in_flight += 1
-            served = Served(entry.model, entry.batcher.run if entry.batcher else self._run_direct)
+            served = Served(entry.model, entry.batcher.run)
         try:
             yield served
         finally:
@@ -355,16 +337,21 @@ class ModelManager:
         with self._lock:
             return all(any(v.state == AVAILABLE for v in m.versions.values()) for m in self._models.values())
 
+    def stuck(self, seconds: float) -> list[str]:
+        """Models with a graph call that has been running for more than `seconds`."""
+        with self._lock:
+            batchers = [(n, v.batcher) for n, m in self._models.items() for v in m.versions.values()
+                        if v.state == AVAILABLE and v.batcher is not None]
+        return sorted({name for name, batcher in batchers if batcher.oldest_call_seconds() > seconds})
+
     def not_ready(self) -> list[str]:
         with self._lock:
             return sorted(n for n, m in self._models.items() if not any(v.state == AVAILABLE
                                                                         for v in m.versions.values()))
 
 
-def _mtime(path: str) -> float | None:
-    if storage.is_gcs(path):
-        return None
+def _stamp(path: str) -> str | None:
     try:
-        return os.stat(path).st_mtime
-    except OSError:
+        return storage.stamp(path)
+    except Exception:  # noqa: BLE001 - e.g. a bucket briefly unreachable: the load itself will say
         return None

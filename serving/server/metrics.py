@@ -4,7 +4,8 @@
   model "-" for names the server does not know, so made-up names add no series);
 - `genart_request_latency_seconds{protocol,model,signature}` — histogram of predict latency;
 - `genart_batch_size{model,signature}` — histogram of instances per graph call (merged batches included);
-- `genart_model_version_state{model,version,state}` — 1 for each loaded or known version's state.
+- `genart_model_version_state{model,version,state}` — 1 for each loaded or known version's state;
+- `genart_requests_in_flight{protocol}` — predict requests being served now (waiting for a slot included).
 
 Both protocol adapters time and record their predict requests with one helper, `Metrics.timed_request`.
 """
@@ -107,6 +108,12 @@ class Metrics:
         self.batch_size = Histogram("genart_batch_size", "Instances per graph call (after batching).",
                                     ("model", "signature"), BATCH_BUCKETS)
         self.states, self.known_model = states, known_model
+        self.in_flight = {protocol: 0 for protocol in PROTOCOL_CODES}
+        self._in_flight_lock = threading.Lock()
+
+    def _count_in_flight(self, protocol: str, step: int) -> None:
+        with self._in_flight_lock:
+            self.in_flight[protocol] += step
 
     def record_request(self, protocol: str, model: str, signature: str, code, seconds: float) -> None:
         if self.known_model is not None and not self.known_model(model):
@@ -120,6 +127,7 @@ class Metrics:
         code is the success code, or the one the escaping exception carries (see PROTOCOL_CODES), else a fault."""
         ok, attribute, fault = PROTOCOL_CODES[protocol]
         labels, started, code = RequestLabels(), time.perf_counter(), fault
+        self._count_in_flight(protocol, 1)
         try:
             yield labels
             code = ok
@@ -127,13 +135,18 @@ class Metrics:
             code = getattr(err, attribute, fault)
             raise
         finally:
+            self._count_in_flight(protocol, -1)
             self.record_request(protocol, model, labels.signature or "-", code, time.perf_counter() - started)
 
     def record_batch(self, model: str, signature: str, size: int) -> None:
         self.batch_size.observe(size, model, signature)
 
     def render(self) -> str:
-        lines = [*self.requests.render(), *self.latency.render(), *self.batch_size.render()]
+        lines = [*self.requests.render(), *self.latency.render(), *self.batch_size.render(),
+                 "# HELP genart_requests_in_flight Predict requests being served now.",
+                 "# TYPE genart_requests_in_flight gauge"]
+        with self._in_flight_lock:
+            lines += [f'genart_requests_in_flight{{protocol="{p}"}} {n}' for p, n in sorted(self.in_flight.items())]
         if self.states is not None:
             lines += ["# HELP genart_model_version_state 1 for the state each model version is in.",
                       "# TYPE genart_model_version_state gauge"]

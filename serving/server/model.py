@@ -3,10 +3,13 @@
 `load_model(path)` -> `LoadedModel` (name, version, `signatures` by name, `default_signature_name`, the raw
 `signature_defs` for metadata); each `Signature` knows its inputs/outputs (`TensorInfo`: alias, dtype, shape),
 whether it takes a fillable string `key`, which inputs are encoded images, and runs a numpy batch through the
-graph (`run_batch`). Also the error classes every protocol maps (HTTP status, gRPC code).
+graph (`run_batch`). Also the error classes every protocol maps (HTTP status, gRPC code), and how a failed graph
+call becomes one of them: every TensorFlow error is mapped by its code (`graph_error`) with a message cleaned of
+node names, op names and file paths (`public_message`); nothing escapes as a raw 500.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,26 +21,54 @@ from artifacts.export import DEFAULT_SIGNATURE, KEY, read_classes, read_saved_mo
 from serving.server import values as V
 
 
-
 class PredictionError(Exception):
     """A failed prediction; `http_status` / `grpc_code` say how each protocol reports it."""
     http_status = 500
     grpc_code = "INTERNAL"
 
 
-class InvalidInput(PredictionError):
-    http_status = 400
-    grpc_code = "INVALID_ARGUMENT"
+def _prediction_error(name: str, http_status: int, grpc_code: str) -> type[PredictionError]:
+    return type(name, (PredictionError,), {"http_status": http_status, "grpc_code": grpc_code,
+                                           "__doc__": f"{http_status} / {grpc_code}", "__module__": __name__})
 
 
-class NotFound(PredictionError):
-    http_status = 404
-    grpc_code = "NOT_FOUND"
+# TF Serving's mapping of each failure to an HTTP status and a gRPC code
+InvalidInput = _prediction_error("InvalidInput", 400, "INVALID_ARGUMENT")
+NotFound = _prediction_error("NotFound", 404, "NOT_FOUND")
+Unavailable = _prediction_error("Unavailable", 503, "UNAVAILABLE")
+ResourceExhausted = _prediction_error("ResourceExhausted", 429, "RESOURCE_EXHAUSTED")
+DeadlineExceeded = _prediction_error("DeadlineExceeded", 504, "DEADLINE_EXCEEDED")
 
 
-class Unavailable(PredictionError):
-    http_status = 503
-    grpc_code = "UNAVAILABLE"
+# what a single instance can cause: a batch failing so is re-run one by one to find the guilty instance
+INSTANCE_ERRORS = (InvalidInput, ResourceExhausted)
+_GRAPH_ERRORS = {tf.errors.InvalidArgumentError: InvalidInput, tf.errors.OutOfRangeError: InvalidInput,
+                 tf.errors.DataLossError: InvalidInput, tf.errors.ResourceExhaustedError: ResourceExhausted,
+                 tf.errors.DeadlineExceededError: DeadlineExceeded, tf.errors.UnavailableError: Unavailable}
+_PREAMBLE = re.compile(r"Graph execution error|Detected at node|<stack traces unavailable>|Node: '")
+_INTERNALS = re.compile(r"\{\{[^}]*\}\}|\[\[.*?\]\]|\[Op:[^\]]*\]|(?<![\w.])(?:/[^\s/'\"]+){2,}/?")
+
+
+def public_message(err: BaseException, limit: int = 300) -> str:
+    """What went wrong, without internals: the first line of the error's message that says something once
+    TensorFlow's preamble ("Graph execution error", "Detected at node", indented stack and annotation lines),
+    node/op annotations and file paths are removed; at most `limit` characters."""
+    text = err.message if isinstance(err, tf.errors.OpError) else str(err)
+    for part in text.splitlines():
+        if not part.strip() or part[:1].isspace() or _PREAMBLE.match(part):
+            continue
+        line = " ".join(_INTERNALS.sub(lambda m: "<path>" if m.group(0).startswith("/") else "", part).split())
+        if line.strip(" :;,"):
+            return line[:limit].rstrip(" :;,")
+    return type(err).__name__
+
+
+def graph_error(err: tf.errors.OpError) -> PredictionError:
+    """A failed graph call as the PredictionError its TensorFlow code maps to (a genuine fault: 500)."""
+    cls = next((c for t, c in _GRAPH_ERRORS.items() if isinstance(err, t)), None)
+    if cls is None:
+        return PredictionError(f"the model failed ({type(err).__name__}): {public_message(err)}")
+    return cls(public_message(err))
 
 
 # ---------------------------------------------------------------- models and signatures
@@ -147,20 +178,11 @@ def _read_signature_defs(path: str) -> dict[str, meta_graph_pb2.SignatureDef]:
 
 
 def run_batch(signature: Signature, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Call the signature's graph on a batch. A graph-side InvalidArgument becomes InvalidInput (400); any other
-    TensorFlow failure a PredictionError (500)."""
+    """Call the signature's graph on a batch; a TensorFlow failure raises its `graph_error`."""
     try:
         tensors = {a: tf.constant(batch[a], dtype=i.dtype) for a, i in signature.inputs.items()}
         result = signature.function(**tensors)
-    except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as err:
-        raise InvalidInput(error_line(err.message)) from None
     except tf.errors.OpError as err:
-        raise PredictionError(f"{type(err).__name__}: {error_line(err.message)}") from None
+        raise graph_error(err) from None
     return {alias: tensor.numpy() for alias, tensor in result.items()}
 
-
-def error_line(message: str) -> str:
-    """The line of a TensorFlow error that says what went wrong: a failed in-graph check's (an eager call's first
-    line is only "Graph execution error:"), else the first."""
-    lines = message.splitlines() or [""]
-    return next((line for line in lines if line.startswith("assertion failed:")), lines[0])[:500]

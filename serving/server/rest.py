@@ -7,18 +7,24 @@
   `GET /monitoring/prometheus/metrics`, and the web studio at `GET /` (+ `/static/...`, see `studio`).
 
 Every error is `{"error": "<message>"}` with TF Serving's status mapping (400 bad input, 401 missing/wrong bearer
-token, 404 unknown model/version/label or path, 413 body over `max_request_bytes`, 501 classify/regress,
-503 not loaded yet, 500 only for a genuine fault); FastAPI's own `{"detail"}` bodies never escape. As in TF
-Serving, a malformed `/v1/...` URL (wrong method or form) is 400 "Malformed request". Path segments are
-validated (model names follow the job-name rule, versions are positive integers) and only ever used as
-dictionary keys, never as file paths.
+token, 404 unknown model/version/label or path, 408 body not received in time, 413 body over
+`max_request_bytes`, 429 resources exhausted, 501 classify/regress, 503 not loaded yet or server busy, 504 past
+`--rest-api-timeout-in-ms`, 500 only for a genuine fault, whose details stay in the log); FastAPI's own
+`{"detail"}` bodies never escape. As in TF Serving, a malformed `/v1/...` URL (wrong method or form) is 400
+"Malformed request". Path segments are validated (model names: TF Serving's rule, anything without '/' or ':';
+versions are positive integers) and only ever used as dictionary keys, never as file paths.
+
+A predict call takes one of the shared request slots (`limits.Slots`, `--max-concurrent-requests`) before its
+body is read, and everything it does (waiting for a slot, reading the body, running) has one deadline.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -26,9 +32,11 @@ from google.protobuf import json_format
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from artifacts.naming import validate_name, validate_version
+from artifacts.naming import validate_served_name, validate_version
 from serving.server import core
 from serving.server.auth import bearer_ok
+from serving.server.image_check import ImageBudget
+from serving.server.limits import Slots, deadline_after, remaining
 from serving.server.manager import ModelManager
 from serving.server.metrics import RequestLabels
 from serving.server.protos import metadata_proto, status_proto
@@ -41,7 +49,7 @@ _DRAIN_LIMIT = 64 * 1024 * 1024  # read (and drop) at most this much of an overs
 _SEGMENTS = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
 PREDICT_PATH = re.compile(_SEGMENTS + r":(?P<method>predict|classify|regress)", re.IGNORECASE)
 STATUS_PATH = re.compile(_SEGMENTS + r"(?P<metadata>/metadata)?", re.IGNORECASE)
-LABEL_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 
 
 class HttpError(Exception):
@@ -65,14 +73,19 @@ def _json_bytes(value) -> bytes:
 
 class RestApi:
     def __init__(self, manager: ModelManager, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-                 auth_token: str | None = None):
+                 auth_token: str | None = None, slots: Slots | None = None):
         self.manager, self.max_request_bytes, self.auth_token = manager, max_request_bytes, auth_token
-        self.metrics = manager.metrics
+        self.metrics, self.limits = manager.metrics, manager.limits
+        self.slots = slots or Slots(self.limits.max_concurrent_requests)
+        self._threads: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
 
     # ------------------------------------------------------------ plumbing
 
+    def authorised(self, request: Request) -> bool:
+        return not self.auth_token or bearer_ok(request.headers.get("authorization", ""), self.auth_token)
+
     def check_auth(self, request: Request) -> None:
-        if not self.auth_token:
+        if self.authorised(request):
             return
         header = request.headers.get("authorization", "")
         if not bearer_ok(header, self.auth_token):
@@ -80,7 +93,16 @@ class RestApi:
             raise HttpError(401, f"Unauthenticated: {reason} bearer token (send 'Authorization: Bearer <token>')",
                             {"WWW-Authenticate": "Bearer"})
 
-    async def read_body(self, request: Request) -> bytes:
+    async def read_body(self, request: Request, deadline: float | None = None) -> bytes:
+        """The body, at most `max_request_bytes` (413 beyond), received before `deadline` (408 otherwise)."""
+        try:
+            with anyio.fail_after(remaining(deadline)):
+                return await self._read_body(request)
+        except TimeoutError:
+            raise HttpError(408, "request body not received within the request's deadline (--rest-api-timeout-in-ms)",
+                            {"Connection": "close"}) from None
+
+    async def _read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit()):
             raise HttpError(400, f"invalid Content-Length {declared!r}")
@@ -103,11 +125,11 @@ class RestApi:
     def parse_path(match: re.Match) -> tuple[str, int | None, str | None]:
         name, version, label = match.group("name"), match.group("version"), match.group("label")
         try:
-            validate_name(name, "model name")
+            validate_served_name(name, "model name")
             number = validate_version(version) if version is not None else None
         except ValueError as err:
             raise HttpError(400, str(err)) from None
-        if label is not None and not LABEL_PATTERN.match(label):
+        if label is not None and not LABEL_PATTERN.fullmatch(label):
             raise HttpError(400, f"invalid version label {label!r}")
         return name, number, label
 
@@ -132,21 +154,40 @@ class RestApi:
         raise HttpError(400, f"Malformed request: {method} {path}")
 
     async def predict(self, request: Request, name: str, version: int | None, label: str | None) -> Response:
+        deadline = deadline_after(self.limits.request_timeout_s)
         try:
             with self.metrics.timed_request("rest", name) as labels:
-                body = await self.read_body(request)
-                payload = await run_in_threadpool(self._predict, name, version, label, body, labels)
+                if not await self.slots.acquire_async(remaining(deadline)):
+                    raise core.Unavailable(self.slots.busy_message())
+                try:
+                    body = await self.read_body(request, deadline)
+                    payload = await self._in_thread(deadline, self._predict, name, version, label, body, labels,
+                                                    deadline)
+                finally:
+                    self.slots.release()
         except core.PredictionError as err:
             raise HttpError(err.http_status, str(err)) from None
         return Response(payload, media_type="application/json")
 
+    async def _in_thread(self, deadline: float | None, function, *args):
+        """`function(*args)` in a worker thread, answered with 504 at `deadline` even if it is still running."""
+        if self._threads is None:
+            self._threads = anyio.CapacityLimiter(self.limits.max_concurrent_requests)
+        try:
+            with anyio.fail_after(remaining(deadline)):
+                return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True, limiter=self._threads)
+        except TimeoutError:
+            raise core.DeadlineExceeded(f"the request took longer than {self.limits.request_timeout_s * 1000:g} ms "
+                                        f"(--rest-api-timeout-in-ms)") from None
+
     def _predict(self, name: str, version: int | None, label: str | None, body: bytes,
-                 labels: RequestLabels) -> bytes:
+                 labels: RequestLabels, deadline: float | None) -> bytes:
         with self.manager.use(name, version, label) as served:
             payload = core.parse_json_body(body)
-            parsed = core.parse_json_request(served.model, payload)
+            parsed = core.parse_json_request(served.model, payload, ImageBudget.for_request(self.limits))
+            del payload
             labels.signature = parsed.signature.name
-            outputs = served.runner(parsed.signature, parsed.batch)
+            outputs = core.run_request(parsed, functools.partial(served.runner, deadline=deadline))
         return _json_bytes(core.format_response(outputs, parsed))
 
     def status(self, name: str, version: int | None, label: str | None) -> Response:
@@ -180,9 +221,10 @@ class RestApi:
 
 
 def create_app(manager: ModelManager, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-               enable_cors: bool = False, auth_token: str | None = None) -> FastAPI:
-    """The REST app over `manager` (which the caller starts and stops)."""
-    api = RestApi(manager, max_request_bytes, auth_token)
+               enable_cors: bool = False, auth_token: str | None = None, slots: Slots | None = None) -> FastAPI:
+    """The REST app over `manager` (which the caller starts and stops); `slots`: the request slots shared with
+    the gRPC API (default: its own, `manager.limits.max_concurrent_requests`)."""
+    api = RestApi(manager, max_request_bytes, auth_token, slots)
     app = FastAPI(title="genart serving", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.api = api
 
@@ -203,18 +245,25 @@ def create_app(manager: ModelManager, *, max_request_bytes: int = DEFAULT_MAX_RE
     @app.exception_handler(Exception)
     async def _fault(request: Request, err: Exception):
         log.exception("internal error serving %s %s", request.method, request.url.path)
-        return error_response(500, f"Internal error: {type(err).__name__}: {err}")
+        return error_response(500, f"Internal error ({type(err).__name__}); the details are in the server log")
 
     @app.get("/healthz")
     async def healthz():
         return {"status": "ok"}
 
     @app.get("/readyz")
-    async def readyz():
-        if manager.ready():
-            return {"status": "ready", "models": manager.model_names()}
+    async def readyz(request: Request):
+        """Ready: every model has an AVAILABLE version and none has been stuck in one graph call longer than a
+        request may take. Without the token (when one is required) it says only ready / not ready."""
+        stuck = manager.stuck(api.limits.request_timeout_s or 30.0)
+        ready, authorised = manager.ready() and not stuck, api.authorised(request)
+        if ready:
+            return {"status": "ready", "models": manager.model_names()} if authorised else {"status": "ready"}
+        if not authorised:
+            return error_response(503, "not ready")
         waiting = manager.not_ready()
-        detail = f"models without an AVAILABLE version: {', '.join(waiting)}" if waiting else "loading"
+        detail = "; ".join(([f"models without an AVAILABLE version: {', '.join(waiting)}"] if waiting else []) +
+                           ([f"models stuck in a graph call: {', '.join(stuck)}"] if stuck else [])) or "loading"
         return error_response(503, f"not ready: {detail}")
 
     @app.get("/monitoring/prometheus/metrics")
