@@ -47,6 +47,15 @@ def usage_error(problem: object, status: int = 2) -> int:
     return status
 
 
+def run(action, *errors: type[Exception]) -> int:
+    """A command's last act: `action()`, exit status 0; one of `errors` is the user's mistake: its line, status 2."""
+    try:
+        action()
+    except errors as err:
+        return usage_error(err)
+    return 0
+
+
 def verbose(argv: list[str] | None = None) -> bool:
     """True when the user asked for TensorFlow's own logging (`--verbose` in argv, or GENART_VERBOSE=1)."""
     if os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on"):

@@ -33,6 +33,15 @@ def split_files(data_dir: str, split: str) -> list[str]:
     return storage.glob(storage.join(data_dir, shard_pattern(split)))
 
 
+def train_files(data_dir: str) -> list[str]:
+    """The train split's shard files; FileNotFoundError saying what to run when there are none."""
+    files = split_files(data_dir, SPLITS[0])
+    if not files:
+        raise FileNotFoundError(f"no {shard_pattern(SPLITS[0])} shards in {data_dir} "
+                                "(run `python -m preprocess` first)")
+    return files
+
+
 def domain_dir(data_dir: str, domain: str) -> str:
     return storage.join(data_dir, domain) if domain else data_dir
 

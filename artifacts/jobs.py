@@ -178,11 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check-name", help="exit 2 with a message unless NAME is a valid job name")
     check.add_argument("name")
     args = parser.parse_args(argv)
-    try:
-        validate_name(args.name, "job name")
-    except ValueError as err:
-        return console.usage_error(err)
-    return 0
+    return console.run(lambda: validate_name(args.name, "job name"), ValueError)
 
 
 if __name__ == "__main__":

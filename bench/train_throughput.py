@@ -139,7 +139,7 @@ def measure(model: str, args: argparse.Namespace) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     models = list(ROW_IMAGE_SIZES) if args.model == "all" else [args.model]
@@ -151,8 +151,7 @@ def main(argv=None) -> int:
               f"{row['bare_first']:8.1f} s / {row['full_first']:.1f} s")
     print("(CycleGAN: one image = one A image and one B image.)" if "cyclegan" in models else "")
     print(f"peak RSS of this process: {peak_rss_mib():.0f} MiB")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

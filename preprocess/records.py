@@ -68,14 +68,17 @@ def _resize(image: tf.Tensor, height, width) -> tf.Tensor:
     )
 
 
+def _central(image: tf.Tensor, crop_height, crop_width) -> tf.Tensor:
+    """The central `crop_height` x `crop_width` window of an [H, W, C] image."""
+    shape = tf.shape(image)
+    top, left = (shape[0] - crop_height) // 2, (shape[1] - crop_width) // 2
+    return image[top:top + crop_height, left:left + crop_width, :]
+
+
 def center_crop_resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
     """uint8 [H, W, 3] -> uint8 [image_size, image_size, 3]: the central square, resized."""
-    shape = tf.shape(image)
-    height, width = shape[0], shape[1]
-    side = tf.minimum(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    square = image[top:top + side, left:left + side, :]
-    out = _resize(square, image_size, image_size)
+    side = tf.reduce_min(tf.shape(image)[:2])
+    out = _resize(_central(image, side, side), image_size, image_size)
     return tf.ensure_shape(out, [image_size, image_size, 3])
 
 
@@ -86,8 +89,7 @@ def resize_shorter_side(image: tf.Tensor, load_size: int) -> tf.Tensor:
     short = tf.minimum(height, width)
     max_long = 2 * short  # in source pixels: a 20:1 panorama keeps its middle 2:1
     crop_h, crop_w = tf.minimum(height, max_long), tf.minimum(width, max_long)
-    top, left = (height - crop_h) // 2, (width - crop_w) // 2
-    image = image[top:top + crop_h, left:left + crop_w, :]
+    image = _central(image, crop_h, crop_w)
     scale = tf.cast(load_size, tf.float64) / tf.cast(short, tf.float64)
     new_h = tf.cast(tf.round(tf.cast(crop_h, tf.float64) * scale), tf.int32)
     new_w = tf.cast(tf.round(tf.cast(crop_w, tf.float64) * scale), tf.int32)

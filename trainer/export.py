@@ -233,12 +233,7 @@ def export_job(job_dir: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        path = export_job(args.job_dir)
-    except (FileNotFoundError, ValueError) as err:
-        return console.usage_error(err)
-    print(f"exported {path}")
-    return 0
+    return console.run(lambda: print(f"exported {export_job(args.job_dir)}"), FileNotFoundError, ValueError)
 
 
 if __name__ == "__main__":

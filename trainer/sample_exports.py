@@ -79,12 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="a multiple of 16")
     parser.add_argument("--dcgan-sized", action="store_true", help="64 px, 64 filters: the DCGAN paper's networks")
     args = parser.parse_args(argv)
-    try:
-        print(export_untrained(args.kind, args.path, seed=args.seed, image_size=args.image_size,
-                               dcgan_sized=args.dcgan_sized))
-    except (ValueError, FileExistsError) as err:
-        return console.usage_error(err)
-    return 0
+    return console.run(lambda: print(export_untrained(args.kind, args.path, seed=args.seed,
+                                                      image_size=args.image_size, dcgan_sized=args.dcgan_sized)),
+                       ValueError, FileExistsError)
 
 
 if __name__ == "__main__":

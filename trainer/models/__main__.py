@@ -50,11 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("model-of", help="print the model MODEL_OR_CONFIG names").add_argument("argument")
     commands.add_parser("data-path", help="print the data_path a CONFIG names").add_argument("argument")
     args = parser.parse_args(argv)
-    try:
-        print((model_of if args.command == "model-of" else data_path_of)(args.argument))
-    except (ValueError, OSError) as err:  # json.JSONDecodeError is a ValueError
-        return console.usage_error(err)
-    return 0
+    answer = model_of if args.command == "model-of" else data_path_of
+    return console.run(lambda: print(answer(args.argument)), ValueError, OSError)  # JSONDecodeError: ValueError
 
 
 if __name__ == "__main__":

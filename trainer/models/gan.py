@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from artifacts.dataset import split_files
+from artifacts.dataset import split_files, train_files
 from artifacts.export import CLASSES_ASSET
 from preprocess.records import make_dataset
 from trainer import losses, networks
@@ -78,9 +78,7 @@ class GANZoo(GenerativeModel):
     def make_train_dataset(self, data_dir: str, global_batch_size: int,
                            input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         """Batches of n_critic * the batch (images, or (images, labels) for cgan)."""
-        files = split_files(data_dir, "train")
-        if not files:
-            raise FileNotFoundError(f"no train-*.tfrecord shards in {data_dir} (run `python -m preprocess` first)")
+        files = train_files(data_dir)
         return make_dataset(files, self.config.image_size, self.config.center_crop,
                             global_batch_size * self.config.n_critic, training=True, seed=None,
                             labels=self.config.conditional, input_context=input_context)

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from artifacts.dataset import split_files
+from artifacts.dataset import train_files
 from preprocess.records import make_dataset
 from trainer import losses, networks
 from trainer.models.base import (EMBEDDINGS, IMAGE_BYTES, EvaluationSets, GenerativeModel, SignatureSpec,
@@ -94,9 +94,7 @@ class VAEGAN(GenerativeModel):
 
     def make_train_dataset(self, data_dir: str, global_batch_size: int,
                            input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-        files = split_files(data_dir, "train")
-        if not files:
-            raise FileNotFoundError(f"no train-*.tfrecord shards in {data_dir} (run `python -m preprocess` first)")
+        files = train_files(data_dir)
         # seed=None: the op seeds follow the global seed, which the loop sets per (seed, resumed step).
         return make_dataset(files, self.config.image_size, self.config.center_crop, global_batch_size,
                             training=True, seed=None, input_context=input_context)
