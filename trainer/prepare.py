@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     trainer_args = args.trainer_args[1:] if args.trainer_args[:1] == ["--"] else args.trainer_args
     try:  # everything the user typed is checked before a job record is written
-        config = resolve_config(trainer_args)
+        config = resolve_config(trainer_args, source=args.source)
         name = jobs.job_name(config.job_dir)
         reason = stale_reason(config.data_dir, args.source, config.image_size, args.center_crop)
         if reason is not None and not storage.isdir(args.source):
