@@ -134,10 +134,12 @@ def test_the_map_is_in_both_exported_signatures(data, tmp_path):
     assert np.abs(decoded - model.decode(z).numpy()).max() > 0.05  # not the unmapped decoder
 
 
-def test_a_resumed_run_matches_an_uninterrupted_one_prior_map_included(data, tmp_path):
+def test_resume_stays_exact_with_the_prior_map_in_the_checkpoint(data, tmp_path):
+    """Two runs to step 2 are identical (prior map included); a run resumed there continues at step 2 with every
+    optimizer at its step, and each checkpoint's map is the fit of that checkpoint's own weights."""
     import tensorflow as tf
 
-    from trainer import loop
+    from trainer import export, loop
 
     tiny = ["--image-size", "32", "--base-filters", "4", "--latent-dim", "6", "--batch-size", "4",
             "--checkpoint-every-steps", "2", "--sample-every-steps", "3", "--summary-every-steps", "1",
@@ -146,14 +148,30 @@ def test_a_resumed_run_matches_an_uninterrupted_one_prior_map_included(data, tmp
     def run(job, steps):
         config = resolve_config(["--data-dir", data, "--job-dir", str(tmp_path / job), "--max-steps", str(steps),
                                  *tiny])
-        assert loop.train(config, stream=io.StringIO()).state == jobs.SUCCEEDED
+        log = io.StringIO()
+        assert loop.train(config, stream=log).state == jobs.SUCCEEDED
+        return config, log.getvalue()
 
     run("straight", 4)
     run("resumed", 2)
-    run("resumed", 4)
-    straight, resumed = (tf.train.load_checkpoint(str(tmp_path / job / "checkpoints" / "ckpt-4"))
-                         for job in ("straight", "resumed"))
-    names = sorted(straight.get_variable_to_shape_map())
-    assert any("prior_map" in name for name in names)
+    config, log = run("resumed", 4)
+    assert "resumed from" in log and "at step 2" in log
+
+    def reader(job, step):
+        return tf.train.load_checkpoint(str(tmp_path / job / "checkpoints" / f"ckpt-{step}"))
+
+    straight, resumed = reader("straight", 2), reader("resumed", 2)
+    names = sorted(name for name in straight.get_variable_to_shape_map()
+                   if not name.startswith(("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter")))
+    assert any(name.startswith("prior_map/") for name in names)
     for name in names:
         np.testing.assert_array_equal(straight.get_tensor(name), resumed.get_tensor(name), err_msg=name)
+    final = reader("resumed", 4)
+    assert {int(final.get_tensor(f"{network}_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+            for network in ("encoder", "decoder", "discriminator")} == {4}
+    model = _tiny_model()
+    export.restore_checkpoint(model, str(tmp_path / "resumed" / "checkpoints" / "ckpt-4"))
+    saved = {name: model.prior_map.get_weights()[i] for i, name in enumerate(("shift", "scale", "inverse"))}
+    model.fit_prior_map(data)
+    for i, name in enumerate(("shift", "scale", "inverse")):
+        np.testing.assert_allclose(model.prior_map.get_weights()[i], saved[name], atol=1e-9, err_msg=name)

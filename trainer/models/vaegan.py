@@ -41,9 +41,9 @@ from trainer.models.prior_map import MAX_FIT_IMAGES, PriorMap
 from trainer.models.vaegan_config import VAEGANConfig
 
 # The default KL weight, KL_BETA / feature size: a beta-weighted feature-space ELBO. At beta 1 the aggregate
-# posterior drifts far off N(0, I) (issue 19: prior samples twice the Frechet distance of mapped ones); beta 40 keeps
+# posterior drifts far off N(0, I) (issue 19: prior samples twice the Frechet distance of mapped ones); beta 10 keeps
 # it close enough that the prior map (prior_map.py) only has to correct what is left.
-KL_BETA = 40.0
+KL_BETA = 10.0
 SAMPLE_GRID_SIZE = 64      # prior samples in the 'samples' grid (8 x 8)
 RECONSTRUCTION_COUNT = 16  # val images in the 'reconstructions' grid (rows of originals, rows of reconstructions)
 GRID_COLUMNS = 8

@@ -14,8 +14,8 @@ class VAEGANConfig(TrainConfig):
     model: str = model_default("model", "vaegan")
     kl_weight: float | None = option(
         None, "weight of the KL term in the encoder's loss", minimum=0,
-        default_text="40 / the number of discriminator feature elements: the feature-space ELBO per feature, its KL "
-        "weighted by beta 40 so the aggregate posterior stays near N(0, I)")
+        default_text="10 / the number of discriminator feature elements: the feature-space ELBO per feature, its KL "
+        "weighted by beta 10 so the aggregate posterior stays nearer N(0, I)")
     # Larsen's gamma: 10 keeps reconstructions (the `image_bytes` -> `embeddings` -> image round trip) faithful.
     recon_weight: float = option(
         10.0, "Larsen's gamma: weight of the learned-similarity reconstruction against the GAN loss in the "
