@@ -193,7 +193,10 @@ def test_eval_options_are_checked(tmp_path):
 
     argv = ["--data-dir", "d", "--job-dir", str(tmp_path / "job")]
     config = resolve_config(argv)
-    assert (config.eval_every_steps, config.eval_num_samples) == (0, 256)  # off by default
+    assert (config.eval_every_steps, config.eval_num_samples) == (None, 256)  # auto by default (issue 19):
+    assert config.evaluation_interval() == (500, False)  # every 500 steps, not repeated at the end
+    assert resolve_config(argv + ["--eval-every-steps", "0"]).evaluation_interval() == (0, False)
+    assert resolve_config(argv + ["--eval-every-steps", "7"]).evaluation_interval() == (7, True)
     assert config.eval_metrics.split(",") == list(names.DEFAULT_METRICS)
     with pytest.raises(ValueError, match="--eval-metrics: unknown metric 'fid'"):
         resolve_config(argv + ["--eval-metrics", "kid,fid"])

@@ -183,7 +183,7 @@ def test_train_serve_parity(trained, loaded, name):
     served = export.decode_images(tf.constant([FILES[name]]), IMAGE_SIZE).numpy()[0]  # what the signature maps
     assert np.abs(served - tensors[name]).max() < 1e-5
     embedded = call(loaded, "image_bytes", image_bytes=[FILES[name]], key=keys(name))["embeddings"]
-    np.testing.assert_allclose(embedded, model.encode_mean(tensors[name][None]).numpy(), atol=1e-4)
+    np.testing.assert_allclose(embedded, model.embed(tensors[name][None]).numpy(), atol=1e-4)
 
 
 def test_the_trained_job_deploys_and_its_version_loads(trained, loaded):

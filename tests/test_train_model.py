@@ -50,7 +50,8 @@ def test_export_spec_is_the_interface_contract():
     assert default == "embeddings" and set(specs) == {"embeddings", "image_bytes"}
     assert (specs["embeddings"].input, specs["embeddings"].output) == ("embeddings", "image_bytes")
     assert (specs["image_bytes"].input, specs["image_bytes"].output) == ("image_bytes", "embeddings")
-    assert specs["embeddings"].networks == [model.decoder] and specs["image_bytes"].networks == [model.encoder]
+    assert specs["embeddings"].networks == [model.prior_map, model.decoder]  # the prior map in both (issue 19)
+    assert specs["image_bytes"].networks == [model.prior_map, model.encoder]
     images = tf.random.uniform([3, 32, 32, 3], -1, 1)
     embeddings = specs["image_bytes"].fn(images)
     assert embeddings.shape == (3, 6)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from trainer import models
 from trainer.evaluate import names as metric_names
 
+AUTO_EVAL_EVERY_STEPS = 500  # --eval-every-steps left unset: evaluate every this many steps (not at the end)
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 # Before typed model options, the VAE-GAN's settings lived in an untyped dict, {"extra": {"recon_weight": 5}}.
 LEGACY_EXTRA = "extra"
@@ -38,7 +39,8 @@ def option(default, help: str, *, choices=(), minimum=None, default_text: str | 
 def model_default(name: str, value):
     """In a model's config class, that model's own default for the shared option `name` (its help and checks
     kept; --help shows it beside the common default): `batch_size: int = model_default("batch_size", 1)`."""
-    return dataclasses.field(default=value, metadata=TrainConfig.__dataclass_fields__[name].metadata)
+    metadata = TrainConfig.__dataclass_fields__[name].metadata
+    return dataclasses.field(default=value, metadata={**metadata, "default_text": None})
 
 
 def comma_list(text: str) -> list[str]:
@@ -72,12 +74,14 @@ class TrainConfig:
     config: str | None = option(None, "a JSON file setting any option of the model (names with underscores)",
                                 default_text="none")
     image_size: int = option(64, "training resolution, a multiple of 16", minimum=1,
-                             default_text="the data's, else 64")
-    batch_size: int = option(64, "global batch size, split across replicas", minimum=1)
+                             default_text="the data's, else 64 (a GPU's); vaegan on a CPU: picked, 32")
+    batch_size: int = option(64, "global batch size, split across replicas", minimum=1,
+                             default_text="64 (a GPU's); vaegan on a CPU: picked, 16 to 32")
     max_steps: int = option(10000, "train until this step (a step updates every network of the model once)",
                             minimum=1)
     latent_dim: int = option(100, "embedding size", minimum=1)
-    base_filters: int = option(64, "width of the first conv layer", minimum=1)
+    base_filters: int = option(64, "width of the first conv layer", minimum=1,
+                               default_text="64 (a GPU's); vaegan on a CPU: picked, 16 to 32")
     learning_rate: float = option(2e-4, "Adam learning rate (> 0)")
     beta1: float = option(0.5, "Adam beta1")
     checkpoint_every_steps: int = option(500, "checkpoint every N steps (and at the end, and on Ctrl-C)",
@@ -89,12 +93,16 @@ class TrainConfig:
                            "device; multi_worker reads TF_CONFIG", choices=STRATEGIES)
     jit_compile: bool | None = option(None, "XLA-compile the train step (true or false)",
                                       default_text="true on GPU only")
-    eval_every_steps: int = option(0, "evaluate every N steps and at the end, as `python -m trainer.evaluate` "
-                                   "does with the digits feature net (eval/, logs/eval; job.json records the best "
-                                   "step); 0 = off", minimum=0)
+    eval_every_steps: int | None = option(
+        None, "evaluate every N steps and at the end, as `python -m trainer.evaluate` does with the digits feature "
+        "net (eval/, logs/eval, the progress line; job.json records the best step); 0 = off", minimum=0,
+        default_text=f"auto: every {AUTO_EVAL_EVERY_STEPS} steps with the cheap --eval-num-samples budget, not "
+        "repeated at the end")
     eval_num_samples: int = option(256, "images generated per split by each evaluation during training", minimum=4)
     eval_metrics: str = option(",".join(metric_names.DEFAULT_METRICS), "the metrics of the evaluation during "
                                "training, comma-separated; the first picks job.json's best step")
+    sizing: str | None = option(None, "why image_size, base_filters and batch_size have their values when no "
+                                "option set them (trainer/sizing.py): saved, not a flag", flag=False)
     center_crop: bool = option(False, "whether the data was center-cropped: from its manifest.json", flag=False)
 
     # ---------------------------------------------------------------- what the options are
@@ -185,6 +193,12 @@ class TrainConfig:
     def merged(self, overrides: dict) -> TrainConfig:
         """A copy with the non-None `overrides` applied (command-line flags over the config file)."""
         return type(self).from_dict({**self.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+
+    def evaluation_interval(self) -> tuple[int, bool]:
+        """(evaluate every N steps (0: never), whether also at the end): --eval-every-steps, or auto."""
+        if self.eval_every_steps is None:
+            return AUTO_EVAL_EVERY_STEPS, False
+        return self.eval_every_steps, self.eval_every_steps > 0
 
     # ---------------------------------------------------------------- writing and checking
 

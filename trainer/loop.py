@@ -113,6 +113,7 @@ class Trainer:
         self.signals = StopSignals()
         self.last_saved: int | None = None
         self.last_evaluated: int | None = None
+        self.last_refreshed: int | None = None
         self.evaluation = None  # trainer.evaluate.run.TrainingEvaluation, on the chief with --eval-every-steps
 
     # ---------------------------------------------------------------- set-up
@@ -141,7 +142,8 @@ class Trainer:
         self.fixed = self.model.fixed_batch(self.data_dir) if self.chief else None
         self.writer = (tf.summary.create_file_writer(self.dirs.local(LOGS)) if self.chief
                        else tf.summary.create_noop_writer())
-        if config.eval_every_steps and self.chief:
+        self.eval_every, self.eval_at_end = config.evaluation_interval()
+        if self.eval_every and self.chief:
             from trainer.evaluate.run import TrainingEvaluation
 
             self.evaluation = TrainingEvaluation(self.model, self.data_dir, config, self.job, self.dirs.local(EVAL),
@@ -211,14 +213,14 @@ class Trainer:
                 self._write_scalars(interval.flush(self.step, now))
             if self.step % config.sample_every_steps == 0:
                 self._write_samples(self.step, result)
-            if config.eval_every_steps and self.step % config.eval_every_steps == 0:
+            if self.eval_every and self.step % self.eval_every == 0:
                 self._evaluate()
             if values[-2] > 0:  # some worker got SIGINT/SIGTERM: save and stop, all at this step
                 return self._cancel(result)
             if self.step % config.checkpoint_every_steps == 0:
                 self.save()
         self.save()
-        if config.eval_every_steps and self.last_evaluated != self.step:
+        if self.eval_at_end and self.last_evaluated != self.step:
             self._evaluate()
         self.progress.close_line()
         result.step = self.step
@@ -254,6 +256,7 @@ class Trainer:
         """Checkpoint the current step (once), then sync the job dir up when it is remote."""
         if self.last_saved == self.step:
             return
+        self._refresh_sampling()
         self.step_var.assign(self.step)
         path = self.manager.save(checkpoint_number=self.step)
         self.last_saved = self.step
@@ -291,8 +294,9 @@ class Trainer:
     def _write_samples(self, step: int, result: TrainResult) -> None:
         if not self.chief:
             return
+        metrics = self._refresh_sampling()
         grids = self.model.sample_grids(self.fixed)
-        metrics = self.model.validation_metrics(self.fixed)
+        metrics.update(self.model.validation_metrics(self.fixed))
         result.metrics[step] = metrics
         with self.writer.as_default(step=step):
             for name, grid in grids.items():
@@ -301,6 +305,13 @@ class Trainer:
                 tf.summary.scalar(f"eval/{name}", value)
         png = tf.io.encode_png(compose_grids(grids)).numpy()
         storage.write_bytes(os.path.join(self.dirs.local(SAMPLES), jobs.sample_name(step)), png)
+
+    def _refresh_sampling(self) -> dict[str, float]:
+        """The model's `refresh_sampling`, once per step (at sample grids and checkpoints)."""
+        if self.last_refreshed == self.step:
+            return {}
+        self.last_refreshed = self.step
+        return dict(self.model.refresh_sampling(self.data_dir))
 
     def _export(self) -> str | None:
         """Write the SavedModel (every worker, as TF asks; non-chiefs into their throwaway dir)."""
@@ -312,6 +323,7 @@ class Trainer:
             self.progress.message("trainer/export.py is not available: the SavedModel export was skipped")
             return None
         target = self.config.job_dir if self.chief else self.dirs.root
+        self._refresh_sampling()
         try:
             return export.export_model(self.model, target)
         except Exception as err:

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     trainer_args = args.trainer_args[1:] if args.trainer_args[:1] == ["--"] else args.trainer_args
     try:  # everything the user typed is checked before a job record is written
-        config = resolve_config(trainer_args)
+        config = resolve_config(trainer_args, source=args.source)
         name = jobs.job_name(config.job_dir)
         is_array = arrays.is_array_file(args.source)
         labels = bool(getattr(config, "conditional", False))

@@ -13,12 +13,15 @@ import sys
 import traceback
 
 from artifacts import console, dataset, jobs, storage
-from trainer import models
+from trainer import models, sizing
 from trainer.models import toolkit
 from trainer.config import TrainConfig, add_arguments, flag_name, without_legacy_extra
 
 DESCRIPTION = """Train a genart model. Every option can also be set in a JSON config file (--config, or --model
-FILE.json) under its name with underscores, e.g. {"model": "cyclegan", "pool_size": 10}; flags override it."""
+FILE.json) under its name with underscores, e.g. {"model": "cyclegan", "pool_size": 10}; flags override it.
+VAE-GAN sizes: when no option sets --image-size, --base-filters or --batch-size, they are picked from the device
+and the data and printed at start (saved in config.json as "sizing"): a GPU gets the INTERFACE defaults (64 px,
+base filters 64, batch 64); a CPU a model that shows progress within minutes (2-4 cores: 32 px, 16, 16)."""
 EXAMPLES = """Examples:
   python -m trainer.task --data-dir workspace/jobs/faces/data --job-dir workspace/jobs/faces --max-steps 2000
   python -m trainer.task --data-dir gs://my-bucket/data --job-dir gs://my-bucket/jobs/anime --model cyclegan
@@ -41,8 +44,10 @@ def check_data_dir(data_dir: str) -> None:
                          f"--output-dir {data_dir}, or train on an image folder with ./run_training.sh -d IMAGES")
 
 
-def resolve_config(argv: list[str]) -> TrainConfig:
-    """The validated config of the job `argv` describes (see the module docstring for the precedence)."""
+def resolve_config(argv: list[str], source: str | None = None, device: sizing.Device | None = None) -> TrainConfig:
+    """The validated config of the job `argv` describes (see the module docstring for the precedence). Sizes no
+    option set are picked by `trainer.sizing` from `device` (default: this machine) and the data (its manifest,
+    else the image folder `source` it will be preprocessed from)."""
     flags = {k: v for k, v in vars(build_parser().parse_args(argv)).items() if v is not None}
     flags.pop("verbose", None)
     if flags.get("model", "").endswith(".json"):
@@ -81,6 +86,7 @@ def resolve_config(argv: list[str]) -> TrainConfig:
             config.classes = dataset.class_names(manifest)
         if getattr(config, "epochs", None) and "max_steps" not in explicit:  # gan-toolkit's epochs
             config.max_steps = config.steps_for_epochs(int(manifest.get("counts", {}).get("train", 0)))
+    sizing.apply(config, explicit, device or sizing.Device.local(), sizing.Data.of(manifest, source))
     return config.validate()
 
 
@@ -92,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         check_data_dir(config.data_dir)
     except (ValueError, OSError) as err:
         return console.usage_error(err)
+    if config.sizing:
+        print(f"sizing: {config.sizing}", flush=True)
     console.import_tensorflow(console.set_verbose(argv))
     from trainer import loop  # TensorFlow from here on
 

@@ -102,6 +102,11 @@ class GenerativeModel(keras.Model):
         """Learning rate of each optimizer at `step` (for TensorBoard)."""
         raise NotImplementedError
 
+    def refresh_sampling(self, data_dir: str) -> dict[str, float]:
+        """Refit whatever sampling and export derive from the training data (the VAE-GAN's prior map), before
+        sample grids, checkpoints and the export; returns scalars for TensorBoard. Never changes training."""
+        return {}
+
     # ---- summaries
     def sample_grids(self, fixed) -> dict[str, tf.Tensor]:
         """Named uint8 [H, W, 3] image grids for TensorBoard and samples/ (e.g. 'samples', 'reconstructions')."""

@@ -17,9 +17,11 @@ Updates (one each per step, Adam(learning_rate, beta1), no loss-threshold gating
 - discriminator: GAN discriminator loss (real vs. reconstructions and samples)
 The discriminator features are divided by the per-channel standard deviation of the real ones (see `standardize`),
 so `feature_recon` is a unit-variance Gaussian log-likelihood in feature space whatever the features' scale.
-Options (`vaegan_config.py`): `kl_weight` defaults to 1 / (number of feature elements), which makes the encoder loss
-that feature-space ELBO divided by its size; `recon_weight` is Larsen's gamma (default 10); `feature_stage` picks
-the discriminator stage; `encoder`, `decoder`, `discriminator` name the networks and `gan_loss` the GAN loss.
+Options (`vaegan_config.py`): `kl_weight` defaults to KL_BETA / (number of feature elements): the feature-space
+ELBO divided by its size, its KL term weighted by beta = KL_BETA (issue 19); `recon_weight` is Larsen's gamma
+(default 10); `feature_stage` picks the discriminator stage; `encoder`, `decoder`, `discriminator` name the
+networks and `gan_loss` the GAN loss. Prior samples and both export signatures go through the prior map
+(`prior_map.py`), refitted to the training set's posterior means at every sample grid, checkpoint and export.
 
 Randomness in `train_step` is stateless, seeded by (config.seed, step, replica) (`base.step_seeds`), so a resumed
 run draws exactly the noise the uninterrupted run would have drawn, and no RNG state needs checkpointing.
@@ -35,8 +37,13 @@ from preprocess.records import make_dataset
 from trainer import losses, networks
 from trainer.models.base import (EMBEDDINGS, IMAGE_BYTES, EvaluationSets, GenerativeModel, SignatureSpec,
                                  image_split_dataset, make_grid, step_seeds)
+from trainer.models.prior_map import MAX_FIT_IMAGES, PriorMap
 from trainer.models.vaegan_config import VAEGANConfig
 
+# The default KL weight, KL_BETA / feature size: a beta-weighted feature-space ELBO. At beta 1 the aggregate
+# posterior drifts far off N(0, I) (issue 19: prior samples twice the Frechet distance of mapped ones); beta 10 keeps
+# it close enough that the prior map (prior_map.py) only has to correct what is left.
+KL_BETA = 10.0
 SAMPLE_GRID_SIZE = 64      # prior samples in the 'samples' grid (8 x 8)
 RECONSTRUCTION_COUNT = 16  # val images in the 'reconstructions' grid (rows of originals, rows of reconstructions)
 GRID_COLUMNS = 8
@@ -79,13 +86,15 @@ class VAEGAN(GenerativeModel):
         self.discriminator = networks.build(config.discriminator, image_size=size, base_filters=width,
                                             feature_stage=config.feature_stage, name="discriminator")
         feature_size = int(np.prod(self.discriminator.outputs[1].shape[1:]))
-        self.kl_weight = 1.0 / feature_size if config.kl_weight is None else config.kl_weight
+        self.kl_weight = KL_BETA / feature_size if config.kl_weight is None else config.kl_weight
         self.recon_weight = config.recon_weight
         self.discriminator_loss, self.generator_loss = losses.get_gan_losses(config.gan_loss)
         adam = dict(learning_rate=config.learning_rate, beta_1=config.beta1)
         self.encoder_optimizer = keras.optimizers.Adam(name="encoder_adam", **adam)
         self.decoder_optimizer = keras.optimizers.Adam(name="decoder_adam", **adam)
         self.discriminator_optimizer = keras.optimizers.Adam(name="discriminator_adam", **adam)
+        self.prior_map = PriorMap(z, name="prior_map")  # fitted by `fit_prior_map`; see prior_map.py
+        self.prior_map_stats: dict[str, float] = {}
         noise = np.random.default_rng(config.seed).standard_normal([SAMPLE_GRID_SIZE, z]).astype(np.float32)
         self.sample_noise = self.add_weight(shape=noise.shape, initializer=keras.initializers.Constant(noise),
                                             trainable=False, name="sample_noise")
@@ -122,6 +131,33 @@ class VAEGAN(GenerativeModel):
         mean, _ = self.encode(images, training=False)
         return mean
 
+    def embed(self, images):
+        """The `image_bytes` embedding: the posterior mean, in the prior space (`PriorMap.to_prior`)."""
+        return self.prior_map.to_prior(self.encode_mean(images))
+
+    def generate(self, z):
+        """The `embeddings` image: z in the prior space, decoded at the posterior it maps to."""
+        return self.decode(self.prior_map.to_posterior(z), training=False)
+
+    def fit_prior_map(self, data_dir: str) -> dict[str, float]:
+        """Fit the prior map to the posterior means of (up to MAX_FIT_IMAGES) center-cropped training images."""
+        means, variances, count = [], [], 0
+        dataset = self.evaluation_data(data_dir, "train", 256)
+        for images in dataset if dataset is not None else ():
+            mean, log_variance = self.encode(images, training=False)
+            means.append(mean.numpy())
+            variances.append(np.exp(log_variance.numpy()))
+            count += len(means[-1])
+            if count >= MAX_FIT_IMAGES:
+                break
+        if means:
+            self.prior_map_stats = self.prior_map.fit(np.concatenate(means)[:MAX_FIT_IMAGES],
+                                                      np.concatenate(variances)[:MAX_FIT_IMAGES])
+        return self.prior_map_stats
+
+    def refresh_sampling(self, data_dir: str) -> dict[str, float]:
+        return self.fit_prior_map(data_dir)
+
     def call(self, images, training: bool = False):
         """Reconstruction through the posterior mean (what `model(images)` means for an autoencoder)."""
         mean, _ = self.encode(images, training=training)
@@ -140,7 +176,8 @@ class VAEGAN(GenerativeModel):
     def checkpoint_items(self) -> dict:
         return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.discriminator,
                 "encoder_optimizer": self.encoder_optimizer, "decoder_optimizer": self.decoder_optimizer,
-                "discriminator_optimizer": self.discriminator_optimizer, "sample_noise": self.sample_noise}
+                "discriminator_optimizer": self.discriminator_optimizer, "sample_noise": self.sample_noise,
+                "prior_map": self.prior_map}
 
     def learning_rates(self, step: int) -> dict[str, float]:
         return {name: float(self.config.learning_rate) for name in ("encoder", "decoder", "discriminator")}
@@ -191,7 +228,7 @@ class VAEGAN(GenerativeModel):
         return self(images, training=False)
 
     def sample_grids(self, fixed) -> dict[str, tf.Tensor]:
-        samples = self.decode(tf.convert_to_tensor(self.sample_noise), training=False)
+        samples = self.generate(tf.convert_to_tensor(self.sample_noise))
         reconstructions = self.reconstruct(fixed)
         return {"samples": make_grid(samples, GRID_COLUMNS),
                 "reconstructions": make_grid(interleave_rows(fixed, reconstructions, GRID_COLUMNS),
@@ -202,11 +239,11 @@ class VAEGAN(GenerativeModel):
         return {"val_reconstruction_mse": float(tf.reduce_mean(tf.square(self.reconstruct(fixed) - fixed)))}
 
     def evaluation_sets(self, real_batch, seed, samples_only: bool = False) -> EvaluationSets:
-        """Prior samples Dec(z), z ~ N(0, I) (as many as the batch has images), compared with the split's images;
-        and the batch's reconstructions through the posterior mean."""
+        """Prior samples `generate(z)`, z ~ N(0, I) (as many as the batch has images), compared with the split's
+        images; and the batch's reconstructions through the posterior mean."""
         latents = tf.random.stateless_normal([tf.shape(real_batch)[0], self.config.latent_dim], seed=seed)
         sets = EvaluationSets(real={"images": real_batch},
-                              samples={"samples": ("images", self.decode(latents, training=False))})
+                              samples={"samples": ("images", self.generate(latents))})
         if not samples_only:
             sets.reconstructions["reconstructions"] = ("images", self.reconstruct(real_batch))
         return sets
@@ -215,8 +252,8 @@ class VAEGAN(GenerativeModel):
 
     def export_spec(self) -> tuple[str, dict[str, SignatureSpec]]:
         return EMBEDDINGS, {
-            EMBEDDINGS: SignatureSpec(input=EMBEDDINGS, output=IMAGE_BYTES,
-                                      fn=lambda z: self.decode(z, training=False), networks=[self.decoder]),
-            IMAGE_BYTES: SignatureSpec(input=IMAGE_BYTES, output=EMBEDDINGS, fn=self.encode_mean,
-                                       networks=[self.encoder]),
+            EMBEDDINGS: SignatureSpec(input=EMBEDDINGS, output=IMAGE_BYTES, fn=self.generate,
+                                      networks=[self.prior_map, self.decoder]),
+            IMAGE_BYTES: SignatureSpec(input=IMAGE_BYTES, output=EMBEDDINGS, fn=self.embed,
+                                       networks=[self.prior_map, self.encoder]),
         }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from trainer import choices
 from trainer.config import TrainConfig, model_default, option
@@ -9,10 +10,12 @@ from trainer.config import TrainConfig, model_default, option
 
 @dataclass
 class VAEGANConfig(TrainConfig):
+    AUTO_SIZED: ClassVar[tuple[str, ...]] = ("image_size", "base_filters", "batch_size")  # trainer/sizing.py
     model: str = model_default("model", "vaegan")
     kl_weight: float | None = option(
         None, "weight of the KL term in the encoder's loss", minimum=0,
-        default_text="1 / the number of discriminator feature elements, i.e. the feature-space ELBO per feature")
+        default_text="10 / the number of discriminator feature elements: the feature-space ELBO per feature, its KL "
+        "weighted by beta 10 so the aggregate posterior stays nearer N(0, I)")
     # Larsen's gamma: 10 keeps reconstructions (the `image_bytes` -> `embeddings` -> image round trip) faithful.
     recon_weight: float = option(
         10.0, "Larsen's gamma: weight of the learned-similarity reconstruction against the GAN loss in the "
