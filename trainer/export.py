@@ -213,10 +213,21 @@ def restore_latest_checkpoint(model: GenerativeModel, checkpoint_dir: str) -> st
     return restore_checkpoint(model, latest)
 
 
-def restore_checkpoint(model: GenerativeModel, prefix: str) -> str:
-    """Restore the local checkpoint `prefix` (`.../ckpt-N`) into the built model; return `prefix`."""
-    checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
-    checkpoint.restore(prefix).expect_partial().assert_existing_objects_matched()
+def restore_checkpoint(model: GenerativeModel, prefix: str, **loop_items) -> str:
+    """Restore the local checkpoint `prefix` (`.../ckpt-N`) into the built model (and the loop's own items, such
+    as its `step`, when given); return `prefix`.
+
+    Every network and optimizer must be in the checkpoint. An item the model derives from its weights and data
+    (`derived_checkpoint_items`) that an older checkpoint lacks is refit from the job's data instead.
+    """
+    saved = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(prefix)}
+    items = {**model.checkpoint_items(), **loop_items}
+    missing = sorted(name for name in model.derived_checkpoint_items() if name in items and name not in saved)
+    status = tf.train.Checkpoint(**{k: v for k, v in items.items() if k not in missing}).restore(prefix)
+    (status if loop_items else status.expect_partial()).assert_existing_objects_matched()
+    if missing:
+        with storage.local_copy(model.config.data_dir, "genart-data-") as data_dir:
+            model.refresh_sampling(data_dir)
     return prefix
 
 

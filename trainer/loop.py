@@ -36,7 +36,7 @@ import tensorflow as tf
 
 from artifacts import jobs, storage
 from artifacts.jobs import CHECKPOINTS, EVAL, LOGS, SAMPLES
-from trainer import distribute
+from trainer import distribute, export
 from trainer.config import TrainConfig
 from trainer.jobdir import JobDir
 from trainer.models import model_class
@@ -153,7 +153,7 @@ class Trainer:
         latest = tf.train.latest_checkpoint(self.dirs.restore_dir())
         if not latest:
             return 0
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        export.restore_checkpoint(self.model, latest, step=self.step_var)
         step = int(self.step_var.numpy())
         self.last_saved = step
         self.progress.message(f"resumed from {latest} at step {step}")
@@ -315,13 +315,6 @@ class Trainer:
 
     def _export(self) -> str | None:
         """Write the SavedModel (every worker, as TF asks; non-chiefs into their throwaway dir)."""
-        try:
-            from trainer import export
-        except ModuleNotFoundError as err:
-            if err.name != "trainer.export":
-                raise
-            self.progress.message("trainer/export.py is not available: the SavedModel export was skipped")
-            return None
         target = self.config.job_dir if self.chief else self.dirs.root
         self._refresh_sampling()
         try:

@@ -102,6 +102,11 @@ class GenerativeModel(keras.Model):
         """Learning rate of each optimizer at `step` (for TensorBoard)."""
         raise NotImplementedError
 
+    def derived_checkpoint_items(self) -> set[str]:
+        """The checkpoint items `refresh_sampling` rebuilds from the weights and the data (the VAE-GAN's prior map):
+        a checkpoint written before one of them existed still restores, and the item is refit after it."""
+        return set()
+
     def refresh_sampling(self, data_dir: str) -> dict[str, float]:
         """Refit whatever sampling and export derive from the training data (the VAE-GAN's prior map), before
         sample grids, checkpoints and the export; returns scalars for TensorBoard. Never changes training."""

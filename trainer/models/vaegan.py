@@ -158,6 +158,9 @@ class VAEGAN(GenerativeModel):
     def refresh_sampling(self, data_dir: str) -> dict[str, float]:
         return self.fit_prior_map(data_dir)
 
+    def derived_checkpoint_items(self) -> set[str]:
+        return {"prior_map"}  # jobs trained before the prior map existed resume and export with a fresh fit
+
     def call(self, images, training: bool = False):
         """Reconstruction through the posterior mean (what `model(images)` means for an autoencoder)."""
         mean, _ = self.encode(images, training=training)
