@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import functools
 import io
 import json
@@ -321,3 +322,17 @@ class ServerProcess:
                 self.proc.wait()
         self._log.close()
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def loaded_manager(config_path: str):
+    """A ModelManager of `config_path` with every model loaded once (no polling), stopped on exit."""
+    from serving.server.manager import ModelManager
+
+    manager = ModelManager(config_path=config_path, poll_seconds=-1)
+    manager.poll_once()
+    assert manager.ready(), manager.states()
+    try:
+        yield manager
+    finally:
+        manager.stop()

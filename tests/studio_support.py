@@ -144,3 +144,11 @@ class Page:
 
     def close(self) -> None:
         self.context.close()
+
+
+@pytest.fixture
+def studio(browser, server):
+    """A fresh page on the studio of the test module's `server` fixture."""
+    page = Page(browser, server.url)
+    yield page
+    page.close()

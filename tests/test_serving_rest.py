@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_helpers import build_registry, embedding_lines, image_lines, jpeg_bytes, which_version
+from serving_helpers import build_registry, embedding_lines, image_lines, jpeg_bytes, loaded_manager, which_version
 
 from serving.server.batching import BatchingOptions
 from serving.server.manager import ModelManager
@@ -28,11 +28,8 @@ def manager(tmp_path_factory):
     home = tmp_path_factory.mktemp("rest-home")
     config = build_registry(str(home), {"faces": ("vaegan", [1, 2]), "cyc": ("cyclegan", [1])},
                                extra={"faces": FACES_EXTRA})
-    manager = ModelManager(config_path=config, poll_seconds=-1)
-    manager.poll_once()
-    assert manager.ready(), manager.states()
-    yield manager
-    manager.stop()
+    with loaded_manager(config) as manager:
+        yield manager
 
 
 @pytest.fixture(scope="module")

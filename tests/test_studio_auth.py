@@ -4,8 +4,8 @@ server's own message, in the page."""
 from __future__ import annotations
 
 import pytest
-from studio_support import browser  # noqa: F401 (a fixture)
-from studio_support import Page, start_server, tiny_models_home
+from studio_support import browser, studio  # noqa: F401 (fixtures)
+from studio_support import start_server, tiny_models_home
 
 TOKEN = "studio-secret-7f3a"
 
@@ -17,13 +17,6 @@ def server(tmp_path_factory):
     process = start_server(tiny_models_home(), "studio-auth-server", "--auth-token-file", str(token_file))
     yield process
     assert process.stop() == 0, process.log()
-
-
-@pytest.fixture
-def studio(browser, server):
-    page = Page(browser, server.url)
-    yield page
-    page.close()
 
 
 def submit_token(studio, token: str) -> None:

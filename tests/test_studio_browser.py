@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import serving_helpers as sh
 from PIL import Image
-from studio_support import browser  # noqa: F401 (a fixture)
+from studio_support import browser, studio  # noqa: F401 (fixtures)
 from studio_support import (DESKTOP, IMAGE_SIZE, LATENT_DIM, PHONE, Page, artifacts_dir, pixel_std,
                             png_file, start_server, tiny_models_home)
 
@@ -29,13 +29,6 @@ def server():
     process = start_server(tiny_models_home(), "studio-server")
     yield process
     assert process.stop() == 0, process.log()
-
-
-@pytest.fixture
-def studio(browser, server):
-    page = Page(browser, server.url)
-    yield page
-    page.close()
 
 
 @pytest.fixture(scope="module")

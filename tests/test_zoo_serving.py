@@ -10,13 +10,12 @@ import os
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from serving_helpers import write_models_config
+from serving_helpers import loaded_manager, write_models_config
 
 from serving.batch import cli as batch_predict
 from serving.client import rest as rest_client
 from serving.client.grpc_client import GrpcClient
 from serving.server.grpc_api import GrpcServer
-from serving.server.manager import ModelManager
 from serving.server.rest import create_app
 from trainer.export import export_model
 from trainer.models.gan import GANZoo
@@ -40,11 +39,8 @@ def models_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def manager(models_dir):
-    manager = ModelManager(config_path=write_models_config(models_dir, {"pets": ""}), poll_seconds=-1)
-    manager.poll_once()
-    assert manager.ready(), manager.states()
-    yield manager
-    manager.stop()
+    with loaded_manager(write_models_config(models_dir, {"pets": ""})) as manager:
+        yield manager
 
 
 @pytest.fixture(scope="module")
