@@ -194,3 +194,13 @@ def test_a_checkpoint_from_before_the_prior_map_restores_and_refits_it(data, tmp
     for got, want in zip(refit, old.prior_map.get_weights()):
         np.testing.assert_allclose(got, want, atol=1e-9)
     assert not np.allclose(refit[0], 0.0)  # fitted, not left at the identity
+
+
+def test_a_fit_to_non_finite_statistics_leaves_the_map_as_it_was():
+    """A diverging run fails on its non-finite loss (test_train_loop), not inside the map's fit at a checkpoint."""
+    model = _tiny_model()
+    before = [weight.copy() for weight in model.prior_map.get_weights()]
+    for means in (np.full([10, 6], np.nan), np.full([10, 6], 1e200)):
+        assert model.prior_map.fit(means, np.ones([10, 6])) == {"prior_map/fit_skipped": 1.0}
+    for got, want in zip(model.prior_map.get_weights(), before):
+        np.testing.assert_array_equal(got, want)

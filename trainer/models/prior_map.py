@@ -43,12 +43,23 @@ class PriorMap(keras.layers.Layer):
         return tf.cast(tf.matmul(centred, self.inverse, transpose_b=True), tf.float32)
 
     def fit(self, means: np.ndarray, variances: np.ndarray) -> dict[str, float]:
-        """Fit to posterior means [n, d] and variances [n, d]; returns how far they were from N(0, I)."""
+        """Fit to posterior means [n, d] and variances [n, d]; returns how far they were from N(0, I).
+
+        Statistics that are not finite, or not a usable covariance, leave the map as it was (and say so in the
+        returned scalars): a diverging run then fails on its non-finite loss, naming the step, as it would have
+        without the map, instead of in the middle of saving a checkpoint.
+        """
         means, variances = np.asarray(means, np.float64), np.asarray(variances, np.float64)
-        shift = means.mean(axis=0)
-        covariance = np.cov(means, rowvar=False, bias=True).reshape(len(shift), len(shift))
-        covariance += np.diag(variances.mean(axis=0) + RIDGE)
-        scale = np.linalg.cholesky(covariance)
+        with np.errstate(all="ignore"):
+            shift = means.mean(axis=0)
+            covariance = np.cov(means, rowvar=False, bias=True).reshape(len(shift), len(shift))
+            covariance += np.diag(variances.mean(axis=0) + RIDGE)
+        if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(covariance))):
+            return {"prior_map/fit_skipped": 1.0}
+        try:
+            scale = np.linalg.cholesky(covariance)
+        except np.linalg.LinAlgError:
+            return {"prior_map/fit_skipped": 1.0}
         self.shift.assign(shift)
         self.scale.assign(scale)
         self.inverse.assign(np.linalg.inv(scale))
