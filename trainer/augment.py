@@ -39,9 +39,14 @@ def _shift(x, axis: int, shift, size: int):
     return tf.gather(tf.pad(x, padding), index, axis=axis, batch_dims=1)
 
 
-def translation(x, seed):
-    batch, height, width = tf.shape(x)[0], int(x.shape[1]), int(x.shape[2])
+def _batch_height_width_and_seeds(x, seed):
+    """(batch, height, width, a seed for rows, a seed for columns) of an image batch [N, H, W, C]."""
     seed_y, seed_x = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    return tf.shape(x)[0], int(x.shape[1]), int(x.shape[2]), seed_y, seed_x
+
+
+def translation(x, seed):
+    batch, height, width, seed_y, seed_x = _batch_height_width_and_seeds(x, seed)
     max_y, max_x = int(height * TRANSLATION_RATIO + 0.5), int(width * TRANSLATION_RATIO + 0.5)
     shift_y = _uniform([batch], seed_y, -max_y, max_y + 1, tf.int32)
     shift_x = _uniform([batch], seed_x, -max_x, max_x + 1, tf.int32)
@@ -49,8 +54,7 @@ def translation(x, seed):
 
 
 def cutout(x, seed):
-    batch, height, width = tf.shape(x)[0], int(x.shape[1]), int(x.shape[2])
-    seed_y, seed_x = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    batch, height, width, seed_y, seed_x = _batch_height_width_and_seeds(x, seed)
     size_y, size_x = int(height * CUTOUT_RATIO + 0.5), int(width * CUTOUT_RATIO + 0.5)
     top = _uniform([batch, 1], seed_y, 0, height + (1 - size_y % 2), tf.int32) - size_y // 2
     left = _uniform([batch, 1], seed_x, 0, width + (1 - size_x % 2), tf.int32) - size_x // 2

@@ -147,14 +147,13 @@ class TrainConfig:
         """Refuse keys this model has no option for: naming the model(s) a key belongs to, else listing the known
         keys (typo safety). `where` prefixes the message (a file name); `spell` renders a key (`flag_name`)."""
         unknown = [key for key in keys if key not in cls.__dataclass_fields__]
-        for key in unknown:
-            owners = models.declaring(key)
-            if owners:
-                raise ValueError(f"{where}{spell(key)} is an option of {' and '.join(owners)}, not of "
-                                 f"{cls.model_name()} (the job's model)")
-        if unknown:
-            raise ValueError(f"{where}unknown configuration key(s) {', '.join(map(repr, unknown))}; the keys "
-                             f"{cls.model_name()} knows: {', '.join(sorted(cls.keys()))}")
+        misplaced = [(key, models.declaring(key)) for key in unknown if models.declaring(key)]
+        problem = (f"{spell(misplaced[0][0])} is an option of {' and '.join(misplaced[0][1])}, not of "
+                   f"{cls.model_name()} (the job's model)" if misplaced else
+                   f"unknown configuration key(s) {', '.join(map(repr, unknown))}; the keys "
+                   f"{cls.model_name()} knows: {', '.join(sorted(cls.keys()))}" if unknown else None)
+        if problem:
+            raise ValueError(where + problem)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
