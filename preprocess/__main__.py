@@ -11,7 +11,10 @@ import os
 import sys
 
 from artifacts import console
+from artifacts.captions import CAPTIONS_CSV, CAPTIONS_JSONL, TEXT_VAL_FRACTION, CaptionsError, captions_file
 from preprocess import arrays, paths
+
+DEFAULT_VAL_FRACTION = 0.1
 
 EPILOG = """\
 Writes train-SSSSS-of-NNNNN.tfrecord, val-SSSSS-of-NNNNN.tfrecord and manifest.json (last) to OUTPUT_DIR,
@@ -50,8 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="store the central square at --image-size (default: shorter side at "
                              "round(1.125 * image size), for a fresh random crop every epoch)")
     parser.add_argument("--image-size", type=_positive_int, default=64, help="training image size (default 64)")
-    parser.add_argument("--val-fraction", type=_fraction, default=0.1,
-                        help="share of images held out for validation (default 0.1)")
+    parser.add_argument("--val-fraction", type=_fraction, default=None,
+                        help=f"share of images held out for validation (default {DEFAULT_VAL_FRACTION}; "
+                             f"{TEXT_VAL_FRACTION} for captioned images, whose split is caption-disjoint)")
     parser.add_argument("--shards", type=_positive_int, default=None,
                         help="shards per split (default: one per ~2000 images)")
     parser.add_argument("--workers", type=_positive_int, default=None,
@@ -59,6 +63,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the train/val split (default 0)")
     parser.add_argument("--class-labels", action="store_true",
                         help="label each image by its first-level sub-folder (sorted names are the classes)")
+    parser.add_argument("--captions", action="store_true",
+                        help=f"store a caption per image (text -> image): from {CAPTIONS_CSV} or {CAPTIONS_JSONL} in "
+                             "the input dir, else from the folder and file name (red_circles/03.png -> 'red circles');"
+                             " on by itself when the input dir has a captions file")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="accept a pickled array (.p, .pkl): only for a file you trust, a pickle can run code")
     parser.add_argument(console.VERBOSE_FLAG, action="store_true", help=console.VERBOSE_HELP)
@@ -79,15 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     console.import_tensorflow(console.set_verbose(argv))
     from preprocess import pipeline  # imports TensorFlow: only after the arguments are known to be good
 
-    options = pipeline.Options(image_size=args.image_size, center_crop=args.center_crop,
-                               val_fraction=args.val_fraction, shards=args.shards, workers=args.workers,
+    is_array = arrays.is_array_file(args.input_dir)
+    captions = args.captions or (not is_array and captions_file(args.input_dir) is not None)
+    val_fraction = args.val_fraction if args.val_fraction is not None else (
+        TEXT_VAL_FRACTION if captions else DEFAULT_VAL_FRACTION)
+    options = pipeline.Options(image_size=args.image_size, center_crop=args.center_crop, captions=captions,
+                               val_fraction=val_fraction, shards=args.shards, workers=args.workers,
                                seed=args.seed, class_labels=args.class_labels)
     try:
         if arrays.is_array_file(args.input_dir):
             summary = arrays.run(args.input_dir, args.output_dir, options, args.allow_pickle)
         else:
             summary = pipeline.run(args.input_dir, args.output_dir, options)
-    except pipeline.PreprocessError as exc:
+    except (pipeline.PreprocessError, CaptionsError) as exc:
         print(f"preprocess: error: {exc}", file=sys.stderr)
         return 2
     line = summary.line()

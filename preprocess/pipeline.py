@@ -27,6 +27,8 @@ tf = import_tensorflow(list_devices=False)  # first, and quietly: this also runs
 
 from artifacts import dataset as layout  # noqa: E402
 from artifacts import storage  # noqa: E402
+from artifacts.captions import MANIFEST_KEY as CAPTIONS_KEY  # noqa: E402
+from preprocess import captions as captioning  # noqa: E402
 from preprocess import images, records  # noqa: E402
 from preprocess.paths import PreprocessError, check_input_dir, check_output_dir  # noqa: E402,F401 - re-exported
 
@@ -43,6 +45,7 @@ class Options:
     workers: int | None = None  # None: one per CPU, fewer for small inputs
     seed: int = 0
     class_labels: bool = False  # label each image by its first-level sub-folder (sorted names = class ids)
+    captions: bool = False  # store a caption per image (also when the folder has a captions file): text -> image
 
     def __post_init__(self):
         if self.image_size < 1:
@@ -64,9 +67,13 @@ class Dataset:
     counts: dict[str, int] = dataclasses.field(default_factory=lambda: {split: 0 for split in layout.SPLITS})
     skipped: list[dict] = dataclasses.field(default_factory=list)
     classes: list[str] | None = None  # class names, when the images are labelled by sub-folder
+    captions: dict[str, str] | None = None  # image -> caption, for text -> image
 
     def label_of(self, rel: str) -> int | None:
         return None if self.classes is None else self.classes.index(rel.split("/", 1)[0])
+
+    def caption_of(self, rel: str) -> str | None:
+        return None if self.captions is None else self.captions[rel]
 
     @property
     def manifest_path(self) -> str:
@@ -118,13 +125,20 @@ def plan_datasets(root: str, options: Options) -> list[Dataset]:
     present = {name for name in ("trainA", "trainB") if storage.isdir(os.path.join(root, name))}
     if not present:
         found = images.discover_images(root)
-        train, val = split_paths(found, options.val_fraction, options.seed)
+        captions = captioning.image_captions(root, found) if captioned(root, options) else None
+        train, val = (split_paths(found, options.val_fraction, options.seed) if captions is None else
+                      captioning.caption_disjoint_split(captions, options.val_fraction, options.seed))
         return [Dataset("", "the input dir", {"train": train, "val": val},
-                        classes=class_folders(found) if options.class_labels else None)]
+                        classes=class_folders(found) if options.class_labels else None, captions=captions)]
     if len(present) == 1:
         (found,) = present
         raise PreprocessError(f"unpaired input needs both trainA/ and trainB/; found only {found}/")
     return [_plan_domain(root, domain, options) for domain in layout.DOMAINS]
+
+
+def captioned(root: str, options: Options) -> bool:
+    """Whether images get captions: asked for (`--captions`, text -> image), or the folder has a captions file."""
+    return options.captions or captioning.caption_files_present(root) != []
 
 
 def class_folders(found: list[str]) -> list[str]:
@@ -170,12 +184,12 @@ def worker_count(n_images: int, options: Options) -> int:
 # ---------------------------------------------------------------- per-image work (in workers or in-process)
 
 
-def encode_record(encoder: images.StoredImageEncoder, path: str, rel: str,
-                  label: int | None = None) -> tuple[bytes | None, str | None]:
+def encode_record(encoder: images.StoredImageEncoder, path: str, rel: str, label: int | None = None,
+                  caption: str | None = None) -> tuple[bytes | None, str | None]:
     """One file -> (serialized tf.train.Example, None) or (None, skip reason). Never raises for a bad file."""
     try:
         png, height, width = encoder(images.load_rgb(path))
-        return records.make_example(png, height, width, rel, label), None
+        return records.make_example(png, height, width, rel, label, caption), None
     except images.UnusableImage as exc:
         return None, str(exc)
     except Exception as exc:  # one bad file must never end the run
@@ -197,12 +211,12 @@ def _init_worker(image_size: int, center_crop: bool, threads: int) -> None:
         pass
 
 
-def _encode_in_worker(task: tuple[str, str, int | None]) -> tuple[bytes | None, str | None]:
+def _encode_in_worker(task: tuple) -> tuple[bytes | None, str | None]:
     return encode_record(images.encoder_for(*_worker_settings), *task)
 
 
-def encoded_records(tasks: list[tuple[str, str, int | None]], options: Options, workers: int):
-    """(example, reason) for each (path, rel, label) task, in task order."""
+def encoded_records(tasks: list[tuple], options: Options, workers: int):
+    """(example, reason) for each (path, rel, label, caption) task, in task order."""
     if workers == 1:
         encoder = images.encoder_for(options.image_size, options.center_crop)
         yield from (encode_record(encoder, *task) for task in tasks)
@@ -246,12 +260,12 @@ def write_datasets(root: str, datasets: list[Dataset], staging: str, options: Op
         for split, paths in dataset.splits.items():
             shard_sets[dataset.subdir, split] = ShardSet(os.path.join(staging, dataset.subdir), split,
                                                          shard_count(len(paths), options))
-            tasks += [(os.path.join(root, rel), rel, dataset.label_of(rel)) for rel in paths]
+            tasks += [(os.path.join(root, rel), rel, dataset.label_of(rel), dataset.caption_of(rel)) for rel in paths]
             targets += [(dataset, split)] * len(paths)
     try:
         results = encoded_records(tasks, options, worker_count(len(tasks), options))
         with tqdm(total=len(tasks), unit="img", desc="preprocess", disable=not progress) as bar:
-            for (dataset, split), (_, rel, _), (example, reason) in zip(targets, tasks, results):
+            for (dataset, split), (_, rel, *_), (example, reason) in zip(targets, tasks, results):
                 if example is None:
                     dataset.skipped.append({"path": rel, "reason": reason})
                 else:
@@ -267,6 +281,8 @@ def write_datasets(root: str, datasets: list[Dataset], staging: str, options: Op
 
 def manifest_for(dataset: Dataset, source: str, options: Options) -> dict:
     classes = {} if dataset.classes is None else {"classes": [{"name": name} for name in dataset.classes]}
+    if dataset.captions is not None:
+        classes[CAPTIONS_KEY] = captioning.distinct_counts(dataset.captions, dataset.splits)
     return layout.new_manifest(image_size=options.image_size, load_size=records.load_size_for(options.image_size),
                                center_crop=options.center_crop, counts=dict(dataset.counts), source=source,
                                skipped=dataset.skipped, **classes)
@@ -303,7 +319,8 @@ def run(input_dir: str, output_dir: str, options: Options = Options(), progress:
     check_input_dir(input_dir)
     check_output_dir(output_dir)
     source = input_dir.rstrip("/") if storage.is_gcs(input_dir) else os.path.abspath(input_dir)
-    with storage.local_copy(input_dir, "genart-input-", images.discover_images(input_dir)) as root:
+    wanted = images.discover_images(input_dir) + captioning.caption_files_present(input_dir)
+    with storage.local_copy(input_dir, "genart-input-", wanted) as root:
         datasets = plan_datasets(root, options)
         staging = staging_dir_for(output_dir)
         try:

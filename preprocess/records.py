@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from artifacts.captions import CAPTION
+
 FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),
     "image/format": tf.io.FixedLenFeature([], tf.string, default_value=b"png"),
@@ -23,6 +25,7 @@ FEATURES = {
 }
 LABEL = "image/label"
 LABEL_FEATURE = {LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=-1)}
+CAPTION_FEATURE = {CAPTION: tf.io.FixedLenFeature([], tf.string, default_value=b"")}
 
 
 def load_size_for(image_size: int) -> int:
@@ -30,8 +33,10 @@ def load_size_for(image_size: int) -> int:
     return int(round(image_size * 1.125))
 
 
-def make_example(png_bytes: bytes, height: int, width: int, filename: str, label: int | None = None) -> bytes:
-    """One serialized tf.train.Example with the contract's features (`image/label` when `label` is given)."""
+def make_example(png_bytes: bytes, height: int, width: int, filename: str, label: int | None = None,
+                 caption: str | None = None) -> bytes:
+    """One serialized tf.train.Example with the contract's features (`image/label` when `label` is given,
+    `image/caption` when `caption` is)."""
     def _bytes(value: bytes):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
@@ -45,6 +50,7 @@ def make_example(png_bytes: bytes, height: int, width: int, filename: str, label
         "image/width": _int(width),
         "image/filename": _bytes(filename.encode("utf-8")),
         **({LABEL: _int(label)} if label is not None else {}),
+        **({CAPTION: _bytes(caption.encode("utf-8"))} if caption is not None else {}),
     })
     # deterministic: map entries in key order, so the same image gives the same bytes in every process
     return tf.train.Example(features=features).SerializeToString(deterministic=True)
@@ -225,10 +231,10 @@ def _training_image(encoded: tf.Tensor, image_size: int, whole: bool) -> tf.Tens
 
 def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_size: int, *,
                  training: bool = True, shuffle_buffer: int = 2048, seed: int | None = None,
-                 drop_remainder: bool = True, labels: bool = False,
+                 drop_remainder: bool = True, labels: bool = False, captions: bool = False,
                  input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Batches of float32 [batch, image_size, image_size, 3] in [-1, 1] from TFRecord shards (with `labels`:
-    (images, int64 [batch] class ids) pairs).
+    (images, int64 [batch] class ids) pairs; with `captions`: (images, string [batch] captions as written)).
 
     training=True: shuffled, repeated forever, random crop + flip unless `center_crop`.
     training=False: one deterministic pass of center crops (for validation and fixed sample grids).
@@ -258,6 +264,9 @@ def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_siz
         if labels:
             example = tf.io.parse_single_example(serialized, {**FEATURES, **LABEL_FEATURE})
             return _training_image(example["image/encoded"], image_size, whole), example[LABEL]
+        if captions:
+            example = tf.io.parse_single_example(serialized, {**FEATURES, **CAPTION_FEATURE})
+            return _training_image(example["image/encoded"], image_size, whole), example[CAPTION]
         return _training_image(parse_example(serialized)["image/encoded"], image_size, whole)
 
     ds = ds.map(_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)

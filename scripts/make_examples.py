@@ -9,6 +9,7 @@
 - `examples/unpaired/{trainA,trainB,testA,testB}`: a CycleGAN set (48 px). Domain A is rosettes and rings in warm
   palettes; domain B is the same kind of picture restyled by one fixed colour remap (RGB -> BRG channel rotation),
   drawn from DIFFERENT seeds than A, so the two domains are unpaired but the mapping is learnable.
+- `examples/captioned/`: coloured shapes with `captions.csv` for text -> image (`scripts/captioned.py`).
 
 Every run rewrites exactly the same files (numpy's seeded generator + PIL encoders); nothing is downloaded.
 """
@@ -20,6 +21,8 @@ import shutil
 
 import numpy as np
 from PIL import Image
+
+from captioned import FOLDER as CAPTIONED, make_captioned
 
 PALETTES = {
     "ember": ["#1b0c0c", "#7a1f1f", "#e0572b", "#f7b267", "#fff3c4"],
@@ -153,11 +156,12 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                       "examples"))
     args = parser.parse_args()
-    for generated in ("images", "unpaired"):
+    for generated in ("images", "unpaired", CAPTIONED):
         shutil.rmtree(os.path.join(args.out, generated), ignore_errors=True)
-    gallery, unpaired = make_gallery(args.out), make_unpaired(args.out)
+    gallery, unpaired, captioned = make_gallery(args.out), make_unpaired(args.out), make_captioned(args.out)
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.out) for f in fs)
-    print(f"wrote {gallery} gallery images and {unpaired} unpaired images to {args.out} ({total / 1e6:.2f} MB)")
+    print(f"wrote {gallery} gallery images, {unpaired} unpaired images and {captioned} captioned images to "
+          f"{args.out} ({total / 1e6:.2f} MB)")
 
 
 if __name__ == "__main__":
