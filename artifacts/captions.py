@@ -19,8 +19,10 @@ CAPTIONS_CSV = "captions.csv"
 CAPTIONS_JSONL = "captions.jsonl"
 CAPTION_FILES = (CAPTIONS_CSV, CAPTIONS_JSONL)
 CAPTION = "image/caption"  # bytes: the caption as written (normalised in the graph, `preprocess.text`)
-MANIFEST_KEY = "captions"          # manifest.json {"captions": {"train": distinct captions, "val": ...}}
+MANIFEST_KEY = "captions"          # manifest.json {"captions": {"train": distinct captions, "val": ..., CLOSED_SET?}}
 TEXT_VAL_FRACTION = 0.2            # seed 004's 80/20 split of captioned data
+CLOSED_SET = "closed_set"          # manifest "captions": {"closed_set": [...]}: every train caption, normalised,
+CLOSED_SET_MAX = 64                # when there are at most this many (text -> image adds TAC-GAN's class term)
 _WORD_SEPARATORS = re.compile(r"[\s_\-.]+")
 
 
@@ -68,3 +70,8 @@ def caption_from_path(rel: str) -> str:
     parts[-1] = os.path.splitext(parts[-1])[0]
     words = [word for part in parts for word in _WORD_SEPARATORS.split(part) if word and not word.isdigit()]
     return " ".join(words)
+
+
+def closed_set(manifest: dict) -> list[str]:
+    """The data's closed set of (normalised) train captions, or [] when it has more than CLOSED_SET_MAX."""
+    return list((manifest.get(MANIFEST_KEY) or {}).get(CLOSED_SET) or [])

@@ -60,11 +60,16 @@ def caption_disjoint_split(captions: dict[str, str], val_fraction: float, seed: 
     return train, val
 
 
-def distinct_counts(captions: dict[str, str], splits: dict[str, list[str]]) -> dict[str, int]:
-    """The number of distinct normalised captions of each split (manifest.json's `captions`)."""
+def manifest_entry(captions: dict[str, str], splits: dict[str, list[str]]) -> dict:
+    """manifest.json's `captions`: the number of distinct normalised captions of each split, and the train
+    captions themselves when there are at most CLOSED_SET_MAX (a closed set of classes)."""
     from preprocess.text import normalize_all
 
-    return {split: len(set(normalize_all([captions[rel] for rel in rels]))) for split, rels in splits.items()}
+    distinct = {split: sorted(set(normalize_all([captions[rel] for rel in rels]))) for split, rels in splits.items()}
+    entry: dict = {split: len(values) for split, values in distinct.items()}
+    if len(distinct["train"]) <= layout.CLOSED_SET_MAX:
+        entry[layout.CLOSED_SET] = distinct["train"]
+    return entry
 
 
 def caption_files_present(input_dir: str) -> list[str]:

@@ -282,7 +282,7 @@ def write_datasets(root: str, datasets: list[Dataset], staging: str, options: Op
 def manifest_for(dataset: Dataset, source: str, options: Options) -> dict:
     classes = {} if dataset.classes is None else {"classes": [{"name": name} for name in dataset.classes]}
     if dataset.captions is not None:
-        classes[CAPTIONS_KEY] = captioning.distinct_counts(dataset.captions, dataset.splits)
+        classes[CAPTIONS_KEY] = captioning.manifest_entry(dataset.captions, dataset.splits)
     return layout.new_manifest(image_size=options.image_size, load_size=records.load_size_for(options.image_size),
                                center_crop=options.center_crop, counts=dict(dataset.counts), source=source,
                                skipped=dataset.skipped, **classes)

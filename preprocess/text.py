@@ -20,7 +20,7 @@ def normalize(text: tf.Tensor) -> tf.Tensor:
 
 def tokenize(text: tf.Tensor) -> tf.RaggedTensor:
     """string [N] -> ragged string [N, None]: the words of each normalised text."""
-    return tf.strings.split(normalize(text), sep=" ")
+    return tf.strings.split(normalize(text))  # (at whitespace: "" has no words)
 
 
 def normalize_all(captions: list[str]) -> list[str]:

@@ -16,6 +16,10 @@ TRANSLATOR = "translator"                        # image -> image of the same si
 PATCH_DISCRIMINATOR = "patch_discriminator"      # image -> map of real/fake scores, one per patch
 GENERATOR = "generator"                          # latent (+ class label) -> tanh RGB image
 CRITIC = "critic"                                # image (+ class label) -> one real/fake score, no sigmoid
+TEXT_ENCODER = "text_encoder"                    # string [N] -> text code (text -> image)
+TEXT_CONDITIONING = "text_conditioning"          # text code -> (mu, log sigma) of the condition
+TEXT_GENERATOR = "text_generator"                # [noise, condition] -> tanh RGB image
+MATCHING_DISCRIMINATOR = "matching_discriminator"  # [image, text code] -> match logit (+ class logits)
 
 
 class Network(NamedTuple):
@@ -33,6 +37,10 @@ NETWORKS = {
     "mlp_critic": Network("trainer.networks.zoo:mlp_critic", CRITIC),
     "conv_generator": Network("trainer.networks.zoo:conv_generator", GENERATOR),
     "conv_critic": Network("trainer.networks.zoo:conv_critic", CRITIC),
+    "hashed_text_encoder": Network("trainer.networks.text:hashed_text_encoder", TEXT_ENCODER),
+    "conditioning_augmentation": Network("trainer.networks.text:conditioning_augmentation", TEXT_CONDITIONING),
+    "text_generator": Network("trainer.networks.text:text_generator", TEXT_GENERATOR),
+    "matching_discriminator": Network("trainer.networks.text:matching_discriminator", MATCHING_DISCRIMINATOR),
 }
 
 # GAN losses (trainer.losses.GAN_LOSSES holds their functions under these names).

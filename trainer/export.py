@@ -51,7 +51,7 @@ if __name__ == "__main__":  # `--help`, usage errors and a wrong job dir answer 
 
 import tensorflow as tf  # noqa: E402
 from artifacts.export import (ASSETS, DEFAULT_SIGNATURE, EMBEDDINGS, IMAGE_BYTES, KEY, LABEL,  # noqa: E402
-                              SAVED_MODEL_PB)
+                              SAVED_MODEL_PB, TEXT)
 from preprocess.records import decode_and_preprocess, to_uint8  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.models import config_from_saved, model_class  # noqa: E402
@@ -94,8 +94,10 @@ def _input_spec(kind: str, latent_dim: int) -> tf.TensorSpec:
         return tf.TensorSpec([None], tf.string, name=IMAGE_BYTES)
     if kind == LABEL:
         return tf.TensorSpec([None], tf.int64, name=LABEL)
-    raise ValueError(f"unknown signature input kind {kind!r} (expected {EMBEDDINGS!r}, {IMAGE_BYTES!r} or "
-                     f"{LABEL!r})")
+    if kind == TEXT:
+        return tf.TensorSpec([None], tf.string, name=TEXT)
+    raise ValueError(f"unknown signature input kind {kind!r} (expected {EMBEDDINGS!r}, {IMAGE_BYTES!r}, {LABEL!r} "
+                     f"or {TEXT!r})")
 
 
 def decode_images(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -141,6 +143,7 @@ def signature_function(spec: SignatureSpec, config: TrainConfig):
             tf.debugging.assert_equal(tf.shape(key)[0], tf.shape(value)[0],
                                       message=f"'{name}' and '{KEY}' must have the same number of instances")
         model_inputs = [_to_model_input(spec.input, inputs[0], config), *inputs[1:]]
+        model_inputs += [key] if spec.takes_key else []
         outputs = tf.cond(tf.shape(model_inputs[0])[0] > 0, lambda: spec.fn(*model_inputs),
                           lambda: _empty_batch_output(spec.fn, model_inputs))
         return {spec.output: _to_output(spec.output, outputs, config), KEY: tf.identity(key)}

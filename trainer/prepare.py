@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 from artifacts import console, dataset, jobs, storage
+from artifacts.captions import MANIFEST_KEY as CAPTIONS_KEY
 from preprocess import arrays
 from trainer.task import resolve_config
 
@@ -30,13 +31,16 @@ def normalized_source(source: str) -> str:
 
 
 def stale_reason(data_dir: str, source: str, image_size: int, center_crop: bool,
-                 labels: bool = False) -> str | None:
+                 labels: bool = False, captions: bool = False) -> str | None:
     """Why `data_dir` must be (re)built from `source`, or None when its manifest(s) are up to date."""
     prepared = dataset.find_manifest(source) if storage.isdir(source) else None
     if prepared is not None:  # already preprocessed: the job trains on a copy
         return None if dataset.find_manifest(data_dir) == prepared else f"a copy of the preprocessed {source}"
     if labels and dataset.find_manifest(data_dir) is not None and not dataset.find_manifest(data_dir).get("classes"):
         return "class labels needed"
+    if captions and dataset.find_manifest(data_dir) is not None and \
+            CAPTIONS_KEY not in dataset.find_manifest(data_dir):
+        return "captions needed"
     for paths in dataset.manifest_layouts(data_dir):
         if all(storage.exists(p) for p in paths):
             for path in paths:
@@ -64,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         is_array = arrays.is_array_file(args.source)
         labels = bool(getattr(config, "conditional", False))
         center_crop = args.center_crop or is_array  # arrays are stored at the image size
-        reason = stale_reason(config.data_dir, args.source, config.image_size, center_crop, labels)
+        captions = getattr(config, "CAPTIONED", False)
+        reason = stale_reason(config.data_dir, args.source, config.image_size, center_crop, labels, captions)
         if reason is not None and is_array:
             arrays.check_source(args.source, getattr(config, "allow_pickle", False))
         elif reason is not None and not storage.isdir(args.source):
@@ -88,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     command = [sys.executable, "-m", "preprocess", "--input-dir", args.source, "--output-dir", config.data_dir,
                "--image-size", str(config.image_size)] + (["--center-crop"] if args.center_crop else [])
     command += ["--class-labels"] if labels and not is_array else []
+    command += ["--captions"] if captions and not is_array else []
     command += ["--allow-pickle"] if getattr(config, "allow_pickle", False) else []
     try:
         status = subprocess.call(command)

@@ -16,7 +16,7 @@ import tempfile
 
 from artifacts import console
 
-KINDS = ("vaegan", "cyclegan")
+KINDS = ("vaegan", "cyclegan", "text2image")
 LATENT_DIM = 100           # the INTERFACE.md default: the seed's instance files hold 100 floats
 IMAGE_SIZE = 16            # the smallest size every network of both models takes (a multiple of 16)
 BASE_FILTERS = 4           # tiny: an export takes seconds, a prediction milliseconds
@@ -33,6 +33,8 @@ def tiny_options(kind: str, *, image_size: int = IMAGE_SIZE, latent_dim: int = L
         options.update(DCGAN_SIZED)
     elif kind == "cyclegan":
         options["n_blocks"] = 1
+    elif kind == "text2image":  # tiny text tables too; its noise is latent_dim + condition_dim
+        options.update(text_dim=8, word_buckets=64, ngram_buckets=64, condition_dim=4)
     if options["image_size"] % 16:
         raise ValueError(f"image_size must be a multiple of 16, got {options['image_size']}")
     return options
@@ -40,7 +42,7 @@ def tiny_options(kind: str, *, image_size: int = IMAGE_SIZE, latent_dim: int = L
 
 def export_untrained(kind: str, path: str, *, seed: int, image_size: int = IMAGE_SIZE, latent_dim: int = LATENT_DIM,
                      base_filters: int = BASE_FILTERS, dcgan_sized: bool = False) -> str:
-    """Write the SavedModel of an untrained `kind` ('vaegan' or 'cyclegan') whose weights come from `seed` to the
+    """Write the SavedModel of an untrained `kind` ('vaegan', 'cyclegan' or 'text2image') whose weights come from `seed` to the
     local directory `path` (which must not exist); return `path`."""
     options = tiny_options(kind, image_size=image_size, latent_dim=latent_dim, base_filters=base_filters,
                            dcgan_sized=dcgan_sized)

@@ -12,7 +12,7 @@ import argparse
 import sys
 import traceback
 
-from artifacts import console, dataset, jobs, storage
+from artifacts import captions, console, dataset, jobs, storage
 from trainer import models, sizing
 from trainer.models import toolkit
 from trainer.config import TrainConfig, add_arguments, flag_name, without_legacy_extra
@@ -84,6 +84,8 @@ def resolve_config(argv: list[str], source: str | None = None, device: sizing.De
             config.image_size = int(manifest["image_size"])
         if "classes" in config.keys():  # a class-conditional model's classes are the data's
             config.classes = dataset.class_names(manifest)
+        if "caption_classes" in config.keys():  # text -> image: the data's closed set of captions, if any
+            config.caption_classes = captions.closed_set(manifest)
         if getattr(config, "epochs", None) and "max_steps" not in explicit:  # gan-toolkit's epochs
             config.max_steps = config.steps_for_epochs(int(manifest.get("counts", {}).get("train", 0)))
     sizing.apply(config, explicit, device or sizing.Device.local(), sizing.Data.of(manifest, source))

@@ -4,7 +4,8 @@
 - `GET /v1/models/NAME[/versions/N | /labels/L]` -> GetModelStatusResponse JSON;
 - `GET /v1/models/NAME[/versions/N | /labels/L]/metadata` -> GetModelMetadataResponse JSON (`signature_def`);
 - extras: `GET /v1/models` (every model with its version status and labels), `GET /healthz`, `GET /readyz`,
-  `GET /monitoring/prometheus/metrics`, and the web studio at `GET /` (+ `/static/...`, see `studio`).
+  `GET /monitoring/prometheus/metrics`, and the web studio at `GET /` (+ `/static/...`, see `studio`), where
+  `GET /?input=TEXT` answers seed 004's JSON array of base64 PNGs (`text_query`).
 
 Every error is `{"error": "<message>"}` with TF Serving's status mapping (400 bad input, 401 missing/wrong bearer
 token, 404 unknown model/version/label or path, 408 body not received in time, 413 body over
@@ -33,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from artifacts.naming import validate_served_name, validate_version
-from serving.server import core
+from serving.server import core, text_query
 from serving.server.auth import bearer_ok
 from serving.server.image_check import ImageBudget
 from serving.server.limits import Slots, deadline_after, remaining
@@ -154,20 +155,38 @@ class RestApi:
         raise HttpError(400, f"Malformed request: {method} {path}")
 
     async def predict(self, request: Request, name: str, version: int | None, label: str | None) -> Response:
+        payload = await self.serve(name, version, label, lambda deadline: self.read_body(request, deadline))
+        return Response(payload, media_type="application/json")
+
+    async def serve(self, name: str, version: int | None, label: str | None, read_body) -> bytes:
+        """One predict call: a request slot, the body (`await read_body(deadline)`), the run; the JSON answer."""
         deadline = deadline_after(self.limits.request_timeout_s)
         try:
             with self.metrics.timed_request("rest", name) as labels:
                 if not await self.slots.acquire_async(remaining(deadline)):
                     raise core.Unavailable(self.slots.busy_message())
                 try:
-                    body = await self.read_body(request, deadline)
-                    payload = await self._in_thread(deadline, self._predict, name, version, label, body, labels,
-                                                    deadline)
+                    body = await read_body(deadline)
+                    return await self._in_thread(deadline, self._predict, name, version, label, body, labels,
+                                                 deadline)
                 finally:
                     self.slots.release()
         except core.PredictionError as err:
             raise HttpError(err.http_status, str(err)) from None
-        return Response(payload, media_type="application/json")
+
+    async def text_images(self, request: Request) -> Response:
+        """`GET /?input=TEXT[&model][&n][&seed]` (`text_query`): a JSON array of base64 PNGs."""
+        self.check_auth(request)
+        try:
+            query = text_query.parse_query(request.query_params)
+            name = await run_in_threadpool(text_query.choose_model, self.manager, query.model)
+        except core.PredictionError as err:
+            raise HttpError(err.http_status, str(err)) from None
+
+        async def body(deadline):
+            return query.body()
+
+        return JSONResponse(text_query.images_of(await self.serve(name, None, None, body)))
 
     async def _in_thread(self, deadline: float | None, function, *args):
         """`function(*args)` in a worker thread, answered with 504 at `deadline` even if it is still running."""
@@ -276,7 +295,8 @@ def create_app(manager: ModelManager, *, max_request_bytes: int = DEFAULT_MAX_RE
         api.check_auth(request)
         return api.list_models()
 
-    add_studio_routes(app)  # the page is public: it asks for the token itself and sends it to /v1/...
+    # the page is public (it asks for the token itself and sends it to /v1/...); `/?input=` is the text API
+    add_studio_routes(app, text_query=api.text_images)
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
     async def v1(request: Request):

@@ -17,6 +17,8 @@ from typing import NamedTuple
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from serving.server.text_query import INPUT
+
 STATIC_DIR = Path(__file__).parent / "static"
 INDEX = "index.html"
 CONTENT_TYPES = {
@@ -84,8 +86,9 @@ def static_response(request: Request, file: StaticFile) -> Response:
     return response
 
 
-def add_studio_routes(app: FastAPI, files: dict[str, StaticFile] | None = None) -> None:
-    """`GET|HEAD /` (the page) and `GET|HEAD /static/<path>` on `app`; other paths are left to later routes."""
+def add_studio_routes(app: FastAPI, files: dict[str, StaticFile] | None = None, text_query=None) -> None:
+    """`GET|HEAD /` (the page) and `GET|HEAD /static/<path>` on `app`; other paths are left to later routes.
+    `text_query`: the async handler of `GET /?input=...` (`serving.server.text_query`), when given."""
     files = load_static_files() if files is None else files
 
     def not_found(request: Request) -> Response:
@@ -94,6 +97,8 @@ def add_studio_routes(app: FastAPI, files: dict[str, StaticFile] | None = None) 
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def studio_page(request: Request):
+        if text_query is not None and INPUT in request.query_params:
+            return await text_query(request)
         page = files.get(INDEX)
         return static_response(request, page) if page else not_found(request)
 

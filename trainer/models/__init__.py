@@ -32,6 +32,10 @@ MODELS = {
     "gan": Registration("the GAN zoo (IBM gan-toolkit's configs): generator and discriminator by name (gan, dcgan, "
                         "wgan, wgan-gp, cgan), latent -> image", "trainer.models.gan_config:GANZooConfig",
                         "trainer.models.gan:GANZoo"),
+    "text2image": Registration("text -> image (GAN-INT-CLS + StackGAN conditioning augmentation + TAC-GAN): "
+                               "captioned images, the text encoded in the graph",
+                               "trainer.models.text2image_config:Text2ImageConfig",
+                               "trainer.models.text2image:Text2Image"),
 }
 DEFAULT_MODEL = "vaegan"
 

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from artifacts.dataset import split_files
-from artifacts.export import EMBEDDINGS, IMAGE_BYTES, LABEL  # noqa: F401 - the signature kinds, for the models
+from artifacts.export import EMBEDDINGS, IMAGE_BYTES, LABEL, TEXT  # noqa: F401 - the signature kinds, for the models
 from trainer.config import TrainConfig
 
 
@@ -24,13 +24,15 @@ class SignatureSpec:
     Images are float32 [N, image_size, image_size, 3] in [-1, 1]; embeddings are float32 [N, latent_dim].
     The exporter adds decoding (the shared `decode_and_preprocess`), PNG encoding and the `key` pass-through.
     `networks` are the Keras models `fn` uses: only their variables are saved. `extra_inputs` name further
-    inputs (`label`: int64 [N] class ids) that `fn` takes after the batch, in order.
+    inputs (`label`: int64 [N] class ids) that `fn` takes after the batch, in order. `takes_key`: `fn` also gets
+    the string `key` [N] last (text -> image draws its noise from text and key).
     """
     input: str
     output: str
     fn: Callable[..., tf.Tensor]
     networks: list = field(default_factory=list)
     extra_inputs: tuple[str, ...] = ()
+    takes_key: bool = False
 
 
 @dataclass
