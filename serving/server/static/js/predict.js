@@ -36,3 +36,9 @@ export async function translateImages(api, model, direction, blobs) {
   const predictions = await api.predict(model.name, model.version, direction, await imageInstances(blobs));
   return imagesFrom(predictions, `translated (${direction})`);
 }
+
+/** text -> images (`text` signature): one instance per key; the same text and key give the same image. */
+export async function paintText(api, model, text, keys) {
+  const instances = keys.map((key) => ({ text, key }));
+  return imagesFrom(await api.predict(model.name, model.version, "text", instances), "painting");
+}

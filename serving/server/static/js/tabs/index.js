@@ -4,6 +4,7 @@
 import encode from "./encode.js";
 import generate from "./generate.js";
 import interpolate from "./interpolate.js";
+import text from "./text.js";
 import translate from "./translate.js";
 
-export const TABS = [generate, encode, interpolate, translate];
+export const TABS = [generate, encode, interpolate, translate, text];
