@@ -93,3 +93,18 @@ def dominant_colour(rgb: np.ndarray) -> str | None:
     distance = np.abs(hue[mask][:, None] - references[None, :])
     nearest = np.argmin(np.minimum(distance, 360 - distance), axis=1)
     return names[int(np.bincount(nearest, minlength=len(names)).argmax())]
+
+
+def hue_match(export_dir: str, prompts: list[str], per_prompt: int = 8) -> float:
+    """The share of images the export's `text` signature paints for `prompts` (`per_prompt` keys each) whose
+    dominant colour is the prompt's colour word."""
+    import io
+
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(export_dir).signatures["text"]
+    texts = [text for text in prompts for _ in range(per_prompt)]
+    keys = [str(i) for i in range(len(texts))]
+    images = signature(text=tf.constant(texts), key=tf.constant(keys))["image_bytes"].numpy()
+    painted = [dominant_colour(np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))) for png in images]
+    return float(np.mean([colour == colour_word(text) for colour, text in zip(painted, texts)]))

@@ -3,13 +3,11 @@ the export's graph against the training-time model, and a short training run on 
 (`examples/captioned`) that paints the colour its held-out prompts name."""
 from __future__ import annotations
 
-import io
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from artifacts import captions as caption_files
 from artifacts.dataset import read_manifest, split_files
@@ -17,9 +15,9 @@ from preprocess import __main__ as preprocess_cli
 from preprocess.captions import caption_disjoint_split
 from preprocess.records import make_dataset
 from preprocess.text import normalize_all, tokenize
-from scripts.captioned import colour_word, dominant_colour
+from scripts.captioned import colour_word, hue_match
 from trainer import networks, task
-from trainer.export import encode_png
+from trainer.export import encode_png, export_model
 from trainer.models.text2image import Text2Image
 from trainer.models.text2image_config import Text2ImageConfig
 
@@ -54,8 +52,6 @@ def test_the_export_computes_what_the_trained_model_computes(tmp_path):
                               caption_classes=["red circle"]).validate()
     model = Text2Image(config)
     model.build_for_training()
-    from trainer.export import export_model
-
     signature = tf.saved_model.load(export_model(model, config.job_dir)).signatures["text"]
     texts, keys = tf.constant(list(TRICKY)), tf.constant([f"k{i}" for i in range(len(TRICKY))])
     served = signature(text=texts, key=keys)["image_bytes"].numpy().tolist()
@@ -104,13 +100,8 @@ def test_a_short_training_paints_the_colour_of_held_out_prompts(captioned_data, 
     assert task.main(["--data-dir", captioned_data, "--job-dir", job_dir, "--model", "text2image", "--max-steps",
                       "1500", "--batch-size", "32", "--base-filters", "16", "--eval-every-steps", "0",
                       "--sample-every-steps", "5000", "--checkpoint-every-steps", "5000"]) == 0
-    signature = tf.saved_model.load(os.path.join(job_dir, "export")).signatures["text"]
     held_out = sorted({c.decode() for _, batch in make_dataset(split_files(captioned_data, "val"), 16, True, 64,
                                                               training=False, captions=True) for c in batch.numpy()})
-    texts = [text for text in held_out for _ in range(8)]
-    keys = [str(i) for i in range(len(texts))]
-    images = signature(text=tf.constant(texts), key=tf.constant(keys))["image_bytes"].numpy()
-    painted = [dominant_colour(np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))) for png in images]
-    match = np.mean([colour == colour_word(text) for colour, text in zip(painted, texts)])
+    match = hue_match(os.path.join(job_dir, "export"), held_out)
     print(f"hue match on {len(held_out)} held-out prompts: {match:.1%}")
     assert match >= HUE_MATCH_WANTED
