@@ -105,3 +105,19 @@ def test_a_short_training_paints_the_colour_of_held_out_prompts(captioned_data, 
     match = hue_match(os.path.join(job_dir, "export"), held_out)
     print(f"hue match on {len(held_out)} held-out prompts: {match:.1%}")
     assert match >= HUE_MATCH_WANTED
+
+
+def test_word_vectors_start_a_static_table_that_is_exported(captioned_data, tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("5 2\nthe 0.1 0.2\nof 0.3 0.4\nRed 1 2\nunrelated 5 5\ncircle 3 4\n")
+    config = Text2ImageConfig(data_dir=captioned_data, job_dir=str(tmp_path / "job"), image_size=16, base_filters=4,
+                              latent_dim=8, text_dim=8, word_buckets=64, ngram_buckets=64, condition_dim=4,
+                              word_vectors=str(vectors), word_vectors_limit=1).validate()
+    model = Text2Image(config)
+    model.build_for_training()
+    assert (config.vocabulary_size, config.vector_dim) == (3, 2)  # "the" (the first 1) + caption words red, circle
+    table = dict(zip(model.generator_encoder.vocabulary.numpy().tolist(),
+                     model.generator_encoder.vectors.numpy().tolist()))
+    assert table[networks.text.fingerprints(tf.constant("red")).numpy()] == [1.0, 2.0]
+    signature = tf.saved_model.load(export_model(model, config.job_dir)).signatures["text"]
+    assert len(signature(text=tf.constant(["red circle"]), key=tf.constant(["0"]))["image_bytes"].numpy()) == 1
