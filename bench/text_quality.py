@@ -40,7 +40,8 @@ def split_prompts(data_dir: str, split: str) -> list[str]:
     from artifacts.dataset import split_files
     from preprocess.records import make_dataset
 
-    dataset = make_dataset(split_files(data_dir, split), 16, True, 256, training=False, captions=True)
+    dataset = make_dataset(split_files(data_dir, split), 16, True, 256, training=False, drop_remainder=False,
+                           captions=True)
     return sorted({caption.decode() for _, batch in dataset for caption in batch.numpy()})
 
 

@@ -101,7 +101,8 @@ def test_a_short_training_paints_the_colour_of_held_out_prompts(captioned_data, 
                       "1500", "--batch-size", "32", "--base-filters", "16", "--eval-every-steps", "0",
                       "--sample-every-steps", "5000", "--checkpoint-every-steps", "5000"]) == 0
     held_out = sorted({c.decode() for _, batch in make_dataset(split_files(captioned_data, "val"), 16, True, 64,
-                                                              training=False, captions=True) for c in batch.numpy()})
+                                                              training=False, drop_remainder=False, captions=True)
+                 for c in batch.numpy()})
     match = hue_match(os.path.join(job_dir, "export"), held_out)
     print(f"hue match on {len(held_out)} held-out prompts: {match:.1%}")
     assert match >= HUE_MATCH_WANTED

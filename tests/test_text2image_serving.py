@@ -72,7 +72,8 @@ def test_get_input_answers_base64_pngs(client):
     assert len(sixteen.json()) == 16
     assert client.get("/", params={"input": "red circle", "model": "painter", "n": 16, "seed": 3}).json() == \
         sixteen.json()  # keys derived from the seed
-    for params, status in (({"input": "", "model": "painter"}, 400), ({"input": "red", "model": "painter", "n": 17}, 400),
+    for params, status in (({"input": "", "model": "painter"}, 400),
+                           ({"input": "red", "model": "painter", "n": 17}, 400),
                            ({"input": "red", "model": "painter", "n": 0}, 400),
                            ({"input": "red", "model": "faces"}, 400), ({"input": "red", "model": "nope"}, 404)):
         response = client.get("/", params=params)

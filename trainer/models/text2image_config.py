@@ -13,6 +13,7 @@ WORD_VECTORS_LIMIT = 20000  # --word-vectors: caption words plus at most this ma
 @dataclass
 class Text2ImageConfig(TrainConfig):
     CAPTIONED: ClassVar[bool] = True  # trains on captioned images: preprocessing stores `image/caption`
+    AUTO_SIZED: ClassVar[tuple[str, ...]] = ("image_size", "base_filters", "batch_size")  # trainer/sizing.py
     model: str = model_default("model", "text2image")
     latent_dim: int = model_default("latent_dim", 64)
     jit_compile: bool | None = option(False, "XLA-compile the train step: never, its text ops are string ops")
