@@ -91,12 +91,12 @@ def test_grpc_text_instances(manager):
     server = GrpcServer(manager, port=0).start()
     try:
         client = GrpcClient(f"127.0.0.1:{server.port}")
-        result = client.predict("painter", [{"text": "red circle", "key": "a"}, {"text": "", "key": "b"}])
+        rows = client.predict("painter", [{"text": "red circle", "key": "a"}, {"text": "", "key": "b"}])
         client.close()
     finally:
         server.stop(0)
-    rows = result["predictions"] if isinstance(result, dict) else result
-    assert len(rows) == 2
+    assert [row["key"] for row in rows] == ["a", "b"]
+    assert all(_png(row["image_bytes"]["b64"]).shape == (16, 16, 3) for row in rows)
 
 
 def test_batch_prediction_of_text_instances(tmp_path):
