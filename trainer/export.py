@@ -3,8 +3,9 @@
 Owns:
 - turning a model's `export_spec()` into serving signatures, generically (no model-specific code): an `embeddings`
   input is float32 [-1, latent_dim]; an `image_bytes` input is a batch of encoded images decoded in-graph, one by
-  one, with the shared `preprocess.records.decode_and_preprocess` (the trainer's center-crop function); an
-  `image_bytes` output is PNG; every signature also takes a string `key` [-1] and returns it unchanged;
+  one, with the shared `preprocess.records.decode_and_preprocess` (the trainer's center-crop function); a `text`
+  input is string [-1], passed as is (the model tokenises it in the graph); an `image_bytes` output is PNG; every
+  signature also takes a string `key` [-1] and returns it unchanged;
 - what is saved: a bare `tf.Module` that tracks only the networks' variables, each once. The Keras models are
   used from the signature functions' closures, never stored as attributes: a `tf.Module` holding Keras 3 models
   loads in TF2 but not in the TF1 session loader of TF Serving and `saved_model_cli run` (keras-team/keras#20095);
