@@ -16,6 +16,8 @@ TRANSLATOR = "translator"                        # image -> image of the same si
 PATCH_DISCRIMINATOR = "patch_discriminator"      # image -> map of real/fake scores, one per patch
 GENERATOR = "generator"                          # latent (+ class label) -> tanh RGB image
 CRITIC = "critic"                                # image (+ class label) -> one real/fake score, no sigmoid
+LABEL_MAP_GENERATOR = "label_map_generator"      # one-hot label map (+ noise) -> tanh RGB image
+LABEL_MAP_DISCRIMINATOR = "label_map_discriminator"  # [image, one-hot label map] -> features, patch scores last
 
 
 class Network(NamedTuple):
@@ -33,6 +35,9 @@ NETWORKS = {
     "mlp_critic": Network("trainer.networks.zoo:mlp_critic", CRITIC),
     "conv_generator": Network("trainer.networks.zoo:conv_generator", GENERATOR),
     "conv_critic": Network("trainer.networks.zoo:conv_critic", CRITIC),
+    "spade_generator": Network("trainer.networks.spade:spade_generator", LABEL_MAP_GENERATOR),
+    "spade_patch_discriminator": Network("trainer.networks.spade:spade_patch_discriminator",
+                                         LABEL_MAP_DISCRIMINATOR),
 }
 
 # GAN losses (trainer.losses.GAN_LOSSES holds their functions under these names).

@@ -84,6 +84,8 @@ def resolve_config(argv: list[str], source: str | None = None, device: sizing.De
             config.image_size = int(manifest["image_size"])
         if "classes" in config.keys():  # a class-conditional model's classes are the data's
             config.classes = dataset.class_names(manifest)
+        if "class_colors" in config.keys():  # a label map model's class colours are the data's
+            config.class_colors = dataset.class_colors(manifest)
         if getattr(config, "epochs", None) and "max_steps" not in explicit:  # gan-toolkit's epochs
             config.max_steps = config.steps_for_epochs(int(manifest.get("counts", {}).get("train", 0)))
     sizing.apply(config, explicit, device or sizing.Device.local(), sizing.Data.of(manifest, source))

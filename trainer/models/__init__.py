@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 IMAGE_FOLDER, UNPAIRED = "images", "unpaired"  # the data a model trains on: a plain image folder, trainA/ trainB/
+LABEL_MAPS = "label_maps"  # images/ + labels/ pairs, or an image folder with --auto-labels
 
 
 class Registration(NamedTuple):
@@ -32,6 +33,8 @@ MODELS = {
     "gan": Registration("the GAN zoo (IBM gan-toolkit's configs): generator and discriminator by name (gan, dcgan, "
                         "wgan, wgan-gp, cgan), latent -> image", "trainer.models.gan_config:GANZooConfig",
                         "trainer.models.gan:GANZoo"),
+    "spade": Registration("SPADE (Park et al. 2019): label map / sketch -> image, trained on image + label map pairs",
+                          "trainer.models.spade_config:SPADEConfig", "trainer.models.spade:SPADE", LABEL_MAPS),
 }
 DEFAULT_MODEL = "vaegan"
 
