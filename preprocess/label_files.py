@@ -21,6 +21,7 @@ from preprocess.images import UnusableImage, check_pixel_count, discover_images,
 INDEX_MODES = ("L", "P")
 AUTO_SAMPLE_SIDE = 32      # each image contributes its pixels at about this size to the colour clustering
 AUTO_ITERATIONS = 25
+AUTO_RESTARTS = 4          # k-means++ starts; the tightest clustering wins
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,12 +102,20 @@ def auto_palette(paths: list[str], k: int, seed: int) -> list[list[int]]:
             image = Image.fromarray(load_rgb(path))
         except UnusableImage:
             continue  # skipped later, with its reason
-        image.thumbnail((AUTO_SAMPLE_SIDE, AUTO_SAMPLE_SIDE), Image.BILINEAR)
+        image.thumbnail((AUTO_SAMPLE_SIDE, AUTO_SAMPLE_SIDE), Image.NEAREST)  # real colours, never blends
         samples.append(np.asarray(image, np.float32).reshape(-1, 3))
     if not samples:
         return []
     pixels = np.concatenate(samples)
     rng = np.random.default_rng(seed)
+    best = min((_kmeans(pixels, k, rng) for _ in range(AUTO_RESTARTS)), key=lambda fit: fit[0])
+    centres = best[1]
+    colors = sorted({tuple(int(c) for c in np.round(centre)) for centre in centres}, key=lambda c: (sum(c), c))
+    return [list(color) for color in colors]
+
+
+def _kmeans(pixels: np.ndarray, k: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """(inertia, centres) of one k-means run from a k-means++ start drawn with `rng`."""
     centres = [pixels[rng.integers(len(pixels))]]
     for _ in range(1, k):
         distance = ((pixels[:, None, :] - np.asarray(centres)[None]) ** 2).sum(-1).min(-1)
@@ -118,8 +127,7 @@ def auto_palette(paths: list[str], k: int, seed: int) -> list[list[int]]:
         nearest = ((pixels[:, None, :] - centres[None]) ** 2).sum(-1).argmin(-1)
         centres = np.asarray([pixels[nearest == i].mean(0) if (nearest == i).any() else centres[i]
                               for i in range(len(centres))])
-    colors = sorted({tuple(int(c) for c in np.round(centre)) for centre in centres}, key=lambda c: (sum(c), c))
-    return [list(color) for color in colors]
+    return float(((pixels[:, None, :] - centres[None]) ** 2).sum(-1).min(-1).sum()), centres
 
 
 def auto_classes(root: str, image_rels: list[str], k: int, seed: int) -> tuple[list[dict], Labeler]:

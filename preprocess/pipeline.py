@@ -71,6 +71,7 @@ class Dataset:
     label_files: dict[str, str] | None = None  # image rel -> label map rel (SPADE pairs); {} for auto labels
     labeler: label_files.Labeler | None = None  # how label maps are made, when the dataset has them
     label_map_classes: list[dict] | None = None  # [{"name", "color"}] of the label maps
+    unmatched: int = 0  # files skipped while planning (an image or label map without its partner)
 
     def label_of(self, rel: str) -> int | None:
         return None if self.classes is None else self.classes.index(rel.split("/", 1)[0])
@@ -87,7 +88,7 @@ class Dataset:
 
     @property
     def total(self) -> int:
-        return sum(len(paths) for paths in self.splits.values())
+        return sum(len(paths) for paths in self.splits.values()) + self.unmatched
 
     @property
     def usable(self) -> int:
@@ -157,7 +158,7 @@ def plan_label_maps(root: str, options: Options) -> Dataset:
         classes, labeler = label_files.auto_classes(root, found, options.auto_labels, options.seed)
     train, val = split_paths(found, options.val_fraction, options.seed)
     return Dataset("", "the input dir", {"train": train, "val": val}, skipped=skipped, label_files=pairs,
-                   labeler=labeler, label_map_classes=classes)
+                   labeler=labeler, label_map_classes=classes, unmatched=len(skipped))
 
 
 def class_folders(found: list[str]) -> list[str]:
