@@ -9,6 +9,7 @@
 - `examples/unpaired/{trainA,trainB,testA,testB}`: a CycleGAN set (48 px). Domain A is rosettes and rings in warm
   palettes; domain B is the same kind of picture restyled by one fixed colour remap (RGB -> BRG channel rotation),
   drawn from DIFFERENT seeds than A, so the two domains are unpaired but the mapping is learnable.
+- `examples/landscapes/{images,labels}/` + `labels.json`: SPADE's image + label map pairs (`scripts/landscapes.py`).
 
 Every run rewrites exactly the same files (numpy's seeded generator + PIL encoders); nothing is downloaded.
 """
@@ -19,6 +20,7 @@ import os
 import shutil
 
 import numpy as np
+from landscapes import make_landscapes
 from PIL import Image
 
 PALETTES = {
@@ -153,11 +155,12 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                       "examples"))
     args = parser.parse_args()
-    for generated in ("images", "unpaired"):
+    for generated in ("images", "unpaired", "landscapes"):
         shutil.rmtree(os.path.join(args.out, generated), ignore_errors=True)
-    gallery, unpaired = make_gallery(args.out), make_unpaired(args.out)
+    gallery, unpaired, pairs = make_gallery(args.out), make_unpaired(args.out), make_landscapes(args.out)
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.out) for f in fs)
-    print(f"wrote {gallery} gallery images and {unpaired} unpaired images to {args.out} ({total / 1e6:.2f} MB)")
+    print(f"wrote {gallery} gallery images, {unpaired} unpaired images and {pairs} landscape pairs to {args.out} "
+          f"({total / 1e6:.2f} MB)")
 
 
 if __name__ == "__main__":
