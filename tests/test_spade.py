@@ -128,7 +128,7 @@ def test_rest_infers_the_label_map_signature_and_lists_the_classes(manager):
         assert [row["key"] for row in rows] == ["0", "1"]
         assert all(base64.b64decode(row["image_bytes"]["b64"]).startswith(b"\x89PNG") for row in rows)
         bad = client.post("/v1/models/landscape:predict", json={"instances": [{"label_map": {"b64": "AAAA"}}]})
-        assert bad.status_code == 400 and "error" in bad.json()
+        assert bad.status_code == 400 and "label_map" in bad.json()["error"]
         metadata = client.get("/v1/models/landscape/metadata").json()["metadata"]
         assert metadata["classes"] == [{"name": n, "color": list(c)} for n, c, _ in spade_data.CLASSES]
 

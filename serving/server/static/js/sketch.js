@@ -126,7 +126,8 @@ export class LabelCanvas {
 
   toBlob() {
     return new Promise((resolve, reject) => {
-      this.canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("cannot encode the drawing"))), "image/png");
+      const done = (blob) => (blob ? resolve(blob) : reject(new Error("cannot encode the drawing")));
+      this.canvas.toBlob(done, "image/png");
     });
   }
 }

@@ -49,7 +49,8 @@ function create(panel, studio) {
     classes = list;
     palette.replaceChildren(...classes.map((item, id) => h("button", {
       type: "button", role: "radio", class: "swatch", "aria-checked": String(id === Math.min(1, classes.length - 1)),
-      dataset: { class: String(id), name: item.name }, title: item.name, onclick: (event) => choose(event.currentTarget),
+      dataset: { class: String(id), name: item.name }, title: item.name,
+      onclick: (event) => choose(event.currentTarget),
     }, chip(item.color), item.name)));
     background.replaceChildren(...classes.map((item, id) => h("option", { value: String(id) }, item.name)));
     background.value = "0";
