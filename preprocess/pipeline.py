@@ -129,7 +129,7 @@ def split_paths(paths: list[str], val_fraction: float, seed: int) -> tuple[list[
 def plan_datasets(root: str, options: Options) -> list[Dataset]:
     """The datasets of a local input dir: unpaired when it holds trainA/ and trainB/, otherwise one."""
     present = {name for name in ("trainA", "trainB") if storage.isdir(os.path.join(root, name))}
-    if is_pair_layout(root) or options.auto_labels:
+    if (is_pair_layout(root) and not options.class_labels) or options.auto_labels:
         return [plan_label_maps(root, options)]
     if not present:
         found = images.discover_images(root)

@@ -163,3 +163,19 @@ def test_spade_normalisation_is_the_papers_formula(norm):
     shared = np.maximum(tf.nn.conv2d(nearest, layer.shared.kernel, 1, "SAME").numpy() + layer.shared.bias.numpy(), 0)
     np.testing.assert_allclose(gamma, tf.nn.conv2d(shared, layer.gamma.kernel, 1, "SAME").numpy()
                                + layer.gamma.bias.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_run_training_hands_auto_labels_to_preprocessing_and_redoes_it_when_k_changes(tmp_path):
+    from trainer import prepare
+
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(block_picture()[0]).save(folder / f"{i}.png")
+    job = ["--model", "spade", "--data-dir", str(tmp_path / "job" / "data"), "--job-dir", str(tmp_path / "job"),
+           "--image-size", str(SIZE)]
+    for k in (3, 2):
+        assert prepare.main(["--source", str(folder), "--", *job, "--auto-labels", str(k)]) == 0
+        manifest = json.load(open(tmp_path / "job" / "data" / "manifest.json"))
+        assert manifest["auto_labels"] == k and len(manifest["classes"]) == k
+    assert prepare.stale_reason(str(tmp_path / "job" / "data"), str(folder), SIZE, False, auto_labels=2) is None
