@@ -13,7 +13,7 @@ import pytest
 import serving_helpers as sh
 from PIL import Image
 from studio_support import browser, studio  # noqa: F401 (fixtures)
-from studio_support import IMAGE_SIZE, artifacts_dir, start_server
+from studio_support import IMAGE_SIZE, PHONE, Page, artifacts_dir, start_server
 
 from trainer.sample_exports import SPADE_CLASSES
 
@@ -69,3 +69,29 @@ def test_two_strokes_of_two_classes_give_a_picture_whose_regions_differ(studio):
     assert difference > 20
     panel.screenshot(path=os.path.join(artifacts_dir(), "draw.png"))
     assert not studio.errors, studio.errors
+
+
+def test_draw_fits_a_phone_and_takes_touch(browser, server):
+    studio = Page(browser, server.url, PHONE)
+    try:
+        studio.open(MODEL)
+        panel = studio.panel("draw")
+        assert studio.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "draw overflows"
+        canvas = panel.locator("canvas.sketch")
+        box = canvas.bounding_box()
+        canvas.dispatch_event("pointerdown", {"pointerId": 7, "pointerType": "touch", "isPrimary": True,
+                                              "clientX": box["x"] + box["width"] / 2,
+                                              "clientY": box["y"] + box["height"] / 2})
+        canvas.dispatch_event("pointerup", {"pointerId": 7, "pointerType": "touch"})
+        drawing = data_url_pixels(canvas.evaluate("c => c.toDataURL('image/png')"))
+        sky, grass = tuple(SPADE_CLASSES["sky"]), tuple(SPADE_CLASSES["grass"])
+        assert {tuple(c) for c in drawing.reshape(-1, 3)} == {sky, grass}
+        panel.locator("[data-action=undo]").click()
+        drawing = data_url_pixels(canvas.evaluate("c => c.toDataURL('image/png')"))
+        assert {tuple(c) for c in drawing.reshape(-1, 3)} == {sky}
+        studio.run(panel)
+        assert panel.locator("[data-result] img").get_attribute("src").startswith("data:image/png")
+        studio.page.screenshot(path=os.path.join(artifacts_dir(), "studio-draw-phone.png"), full_page=True)
+        assert studio.errors == []
+    finally:
+        studio.close()

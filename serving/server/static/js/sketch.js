@@ -58,7 +58,11 @@ export class LabelCanvas {
 
   onDown(event) {
     event.preventDefault();
-    this.canvas.setPointerCapture?.(event.pointerId);
+    try {
+      this.canvas.setPointerCapture(event.pointerId);  // keep the stroke when the finger leaves the canvas
+    } catch {
+      // a pointer the browser does not track (a synthetic event): draw without capture
+    }
     this.remember();
     const [x, y] = this.point(event);
     if (this.mode === "fill") {
