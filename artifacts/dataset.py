@@ -78,6 +78,13 @@ def class_names(manifest: dict) -> list[str]:
     return [item["name"] if isinstance(item, dict) else str(item) for item in manifest.get("classes") or []]
 
 
+def class_colors(manifest: dict) -> list[list[int]]:
+    """The colours of a dataset's label map classes (`"classes": [{"name", "color"}]`), in class id order; [] when
+    its classes have none (no label maps)."""
+    classes = [item for item in manifest.get("classes") or [] if isinstance(item, dict)]
+    return [list(item["color"]) for item in classes] if classes and all("color" in c for c in classes) else []
+
+
 def foreign_entries(output_dir: str) -> list[str]:
     """Entries of an existing output dir that a preprocessing run does not write (a run would replace them)."""
     if not storage.isdir(output_dir):

@@ -16,6 +16,7 @@ EMBEDDINGS = "embeddings"    # float32 [-1, latent_dim]
 IMAGE_BYTES = "image_bytes"  # string [-1]: an encoded image in, a PNG out
 LABEL = "label"              # int64 [-1]: a class id (a class-conditional model's extra input)
 TEXT = "text"                # string [-1]: a caption / prompt (text -> image)
+LABEL_MAP = "label_map"      # string [-1]: a label map PNG, colour per classes.json or grey = class id (SPADE)
 ASSETS = "assets"
 CLASSES_ASSET = "classes.json"  # assets/classes.json {"classes": [{"name", "color"?}]}: a model's class list
 BYTES_SUFFIX = "_bytes"      # string outputs whose alias ends so are binary ({"b64": ...} in JSON)

@@ -12,6 +12,7 @@ import sys
 
 from artifacts import console
 from artifacts.captions import CAPTIONS_CSV, CAPTIONS_JSONL, TEXT_VAL_FRACTION, CaptionsError, captions_file
+from artifacts.labels import MAX_CLASSES
 from preprocess import arrays, paths
 
 DEFAULT_VAL_FRACTION = 0.1
@@ -19,7 +20,8 @@ DEFAULT_VAL_FRACTION = 0.1
 EPILOG = """\
 Writes train-SSSSS-of-NNNNN.tfrecord, val-SSSSS-of-NNNNN.tfrecord and manifest.json (last) to OUTPUT_DIR,
 replacing a previous run's shards. An input holding trainA/ and trainB/ (optionally testA/ testB/, used as the
-val split) is an unpaired CycleGAN set and is written to OUTPUT_DIR/A/ and OUTPUT_DIR/B/.
+val split) is an unpaired CycleGAN set and is written to OUTPUT_DIR/A/ and OUTPUT_DIR/B/. An input holding
+images/ and labels/ (same stems; optional labels.json) is a SPADE pair set: each record also stores its label map.
 Both dirs may be gs://bucket/prefix URLs.
 
 Examples:
@@ -31,6 +33,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _color_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_CLASSES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CLASSES} (an index PNG holds one byte), got {text}")
     return value
 
 
@@ -67,6 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"store a caption per image (text -> image): from {CAPTIONS_CSV} or {CAPTIONS_JSONL} in "
                              "the input dir, else from the folder and file name (red_circles/03.png -> 'red circles');"
                              " on by itself when the input dir has a captions file")
+    parser.add_argument("--auto-labels", type=_color_count, default=0, metavar="K",
+                        help="SPADE: make label maps by K-colour quantisation of the images (deterministic for "
+                             "--seed); an input holding images/ + labels/ (and labels.json) has its own label maps")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="accept a pickled array (.p, .pkl): only for a file you trust, a pickle can run code")
     parser.add_argument(console.VERBOSE_FLAG, action="store_true", help=console.VERBOSE_HELP)
@@ -93,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         TEXT_VAL_FRACTION if captions else DEFAULT_VAL_FRACTION)
     options = pipeline.Options(image_size=args.image_size, center_crop=args.center_crop, captions=captions,
                                val_fraction=val_fraction, shards=args.shards, workers=args.workers,
-                               seed=args.seed, class_labels=args.class_labels)
+                               seed=args.seed, class_labels=args.class_labels, auto_labels=args.auto_labels)
     try:
         if arrays.is_array_file(args.input_dir):
             summary = arrays.run(args.input_dir, args.output_dir, options, args.allow_pickle)

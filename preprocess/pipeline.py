@@ -28,8 +28,9 @@ tf = import_tensorflow(list_devices=False)  # first, and quietly: this also runs
 from artifacts import dataset as layout  # noqa: E402
 from artifacts import storage  # noqa: E402
 from artifacts.captions import MANIFEST_KEY as CAPTIONS_KEY  # noqa: E402
+from artifacts.labels import MAX_CLASSES, is_pair_layout  # noqa: E402
 from preprocess import captions as captioning  # noqa: E402
-from preprocess import images, records  # noqa: E402
+from preprocess import images, label_files, records  # noqa: E402
 from preprocess.paths import PreprocessError, check_input_dir, check_output_dir  # noqa: E402,F401 - re-exported
 
 IMAGES_PER_SHARD = 2000
@@ -46,6 +47,7 @@ class Options:
     seed: int = 0
     class_labels: bool = False  # label each image by its first-level sub-folder (sorted names = class ids)
     captions: bool = False  # store a caption per image (also when the folder has a captions file): text -> image
+    auto_labels: int = 0  # > 0: label maps by K-colour quantisation of the images (SPADE, INTERFACE.md section 11)
 
     def __post_init__(self):
         if self.image_size < 1:
@@ -56,6 +58,8 @@ class Options:
             raise ValueError(f"shards must be at least 1, got {self.shards}")
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if not 0 <= self.auto_labels <= MAX_CLASSES:
+            raise ValueError(f"auto labels must be 0 (off) or 1 to {MAX_CLASSES} colours, got {self.auto_labels}")
 
 
 @dataclasses.dataclass
@@ -68,12 +72,21 @@ class Dataset:
     skipped: list[dict] = dataclasses.field(default_factory=list)
     classes: list[str] | None = None  # class names, when the images are labelled by sub-folder
     captions: dict[str, str] | None = None  # image -> caption, for text -> image
+    label_files: dict[str, str] | None = None  # image rel -> label map rel (SPADE pairs); {} for auto labels
+    labeler: label_files.Labeler | None = None  # how label maps are made, when the dataset has them
+    label_map_classes: list[dict] | None = None  # [{"name", "color"}] of the label maps
+    unmatched: int = 0  # files skipped while planning (an image or label map without its partner)
 
     def label_of(self, rel: str) -> int | None:
         return None if self.classes is None else self.classes.index(rel.split("/", 1)[0])
 
     def caption_of(self, rel: str) -> str | None:
         return None if self.captions is None else self.captions[rel]
+
+    def label_path(self, root: str, rel: str) -> str | None:
+        """The label map file of image `rel` (None: none, or auto labels)."""
+        partner = (self.label_files or {}).get(rel)
+        return os.path.join(root, partner) if partner else None
 
     @property
     def manifest_path(self) -> str:
@@ -82,7 +95,7 @@ class Dataset:
 
     @property
     def total(self) -> int:
-        return sum(len(paths) for paths in self.splits.values())
+        return sum(len(paths) for paths in self.splits.values()) + self.unmatched
 
     @property
     def usable(self) -> int:
@@ -123,6 +136,8 @@ def split_paths(paths: list[str], val_fraction: float, seed: int) -> tuple[list[
 def plan_datasets(root: str, options: Options) -> list[Dataset]:
     """The datasets of a local input dir: unpaired when it holds trainA/ and trainB/, otherwise one."""
     present = {name for name in ("trainA", "trainB") if storage.isdir(os.path.join(root, name))}
+    if (is_pair_layout(root) and not options.class_labels) or options.auto_labels:
+        return [plan_label_maps(root, options)]
     if not present:
         found = images.discover_images(root)
         captions = captioning.image_captions(root, found) if captioned(root, options) else None
@@ -139,6 +154,25 @@ def plan_datasets(root: str, options: Options) -> list[Dataset]:
 def captioned(root: str, options: Options) -> bool:
     """Whether images get captions: asked for (`--captions`, text -> image), or the folder has a captions file."""
     return options.captions or captioning.caption_files_present(root) != []
+
+
+def plan_label_maps(root: str, options: Options) -> Dataset:
+    """One dataset of images with label maps: `images/` + `labels/` pairs, or any image folder with auto labels."""
+    if is_pair_layout(root):
+        if options.auto_labels:
+            raise PreprocessError("--auto-labels makes label maps for a plain image folder, but the input holds "
+                                  "images/ and labels/ (its own label maps): leave --auto-labels out")
+        found, pairs, skipped = label_files.pair_files(root)
+        try:
+            classes, labeler = label_files.pair_classes(root, list(pairs.values()))
+        except ValueError as exc:
+            raise PreprocessError(str(exc)) from None
+    else:
+        found, pairs, skipped = images.discover_images(root), {}, []
+        classes, labeler = label_files.auto_classes(root, found, options.auto_labels, options.seed)
+    train, val = split_paths(found, options.val_fraction, options.seed)
+    return Dataset("", "the input dir", {"train": train, "val": val}, skipped=skipped, label_files=pairs,
+                   labeler=labeler, label_map_classes=classes, unmatched=len(skipped))
 
 
 def class_folders(found: list[str]) -> list[str]:
@@ -185,11 +219,20 @@ def worker_count(n_images: int, options: Options) -> int:
 
 
 def encode_record(encoder: images.StoredImageEncoder, path: str, rel: str, label: int | None = None,
-                  caption: str | None = None) -> tuple[bytes | None, str | None]:
-    """One file -> (serialized tf.train.Example, None) or (None, skip reason). Never raises for a bad file."""
+                  caption: str | None = None, label_path: str | None = None,
+                  labeler: label_files.Labeler | None = None) -> tuple[bytes | None, str | None]:
+    """One file (and its label map, with a `labeler`) -> (serialized tf.train.Example, None) or (None, skip
+    reason). Never raises for a bad file."""
     try:
-        png, height, width = encoder(images.load_rgb(path))
-        return records.make_example(png, height, width, rel, label, caption), None
+        rgb = images.load_rgb(path)
+        if labeler is None:
+            png, height, width = encoder(rgb)
+            return records.make_example(png, height, width, rel, label, caption), None
+        from preprocess.label_maps import pair_encoder_for
+
+        pair = pair_encoder_for(encoder.image_size, encoder.center_crop)
+        png, label_map, height, width = pair(rgb, labeler.ids_for(rgb, label_path))
+        return records.make_example(png, height, width, rel, label, caption, label_map), None
     except images.UnusableImage as exc:
         return None, str(exc)
     except Exception as exc:  # one bad file must never end the run
@@ -216,7 +259,7 @@ def _encode_in_worker(task: tuple) -> tuple[bytes | None, str | None]:
 
 
 def encoded_records(tasks: list[tuple], options: Options, workers: int):
-    """(example, reason) for each (path, rel, label, caption) task, in task order."""
+    """(example, reason) for each (path, rel, label, caption, label path, labeler) task, in task order."""
     if workers == 1:
         encoder = images.encoder_for(options.image_size, options.center_crop)
         yield from (encode_record(encoder, *task) for task in tasks)
@@ -260,7 +303,8 @@ def write_datasets(root: str, datasets: list[Dataset], staging: str, options: Op
         for split, paths in dataset.splits.items():
             shard_sets[dataset.subdir, split] = ShardSet(os.path.join(staging, dataset.subdir), split,
                                                          shard_count(len(paths), options))
-            tasks += [(os.path.join(root, rel), rel, dataset.label_of(rel), dataset.caption_of(rel)) for rel in paths]
+            tasks += [(os.path.join(root, rel), rel, dataset.label_of(rel), dataset.caption_of(rel),
+                       dataset.label_path(root, rel), dataset.labeler) for rel in paths]
             targets += [(dataset, split)] * len(paths)
     try:
         results = encoded_records(tasks, options, worker_count(len(tasks), options))
@@ -280,12 +324,15 @@ def write_datasets(root: str, datasets: list[Dataset], staging: str, options: Op
 
 
 def manifest_for(dataset: Dataset, source: str, options: Options) -> dict:
-    classes = {} if dataset.classes is None else {"classes": [{"name": name} for name in dataset.classes]}
+    extra = {} if dataset.classes is None else {"classes": [{"name": name} for name in dataset.classes]}
     if dataset.captions is not None:
-        classes[CAPTIONS_KEY] = captioning.manifest_entry(dataset.captions, dataset.splits)
+        extra[CAPTIONS_KEY] = captioning.manifest_entry(dataset.captions, dataset.splits)
+    if dataset.label_map_classes is not None:
+        extra = {"classes": dataset.label_map_classes, **({"auto_labels": options.auto_labels}
+                                                           if options.auto_labels else {})}
     return layout.new_manifest(image_size=options.image_size, load_size=records.load_size_for(options.image_size),
                                center_crop=options.center_crop, counts=dict(dataset.counts), source=source,
-                               skipped=dataset.skipped, **classes)
+                               skipped=dataset.skipped, **extra)
 
 
 # ---------------------------------------------------------------- input and output dirs

@@ -2,8 +2,8 @@
 
 Owns:
 - the `tf.train.Example` feature spec (`image/encoded`, `image/format`, `image/height`, `image/width`,
-  `image/filename`, and for labelled data `image/label`, an int64 class id); shard names and the manifest are
-  the dataset layout's (`artifacts.dataset`);
+  `image/filename`, and for labelled data `image/label`, an int64 class id, or `image/label_map`, an index PNG:
+  `preprocess.label_maps`); shard names and the manifest are the dataset layout's (`artifacts.dataset`);
 - the pixel pipeline: `center_crop_resize` / `resize_shorter_side` (antialiased `tf.image.resize`, rounded to
   uint8), `to_float` ([-1, 1]) and `decode_and_preprocess` — the exact function the exported serving graph calls,
   and the one the trainer calls on center-crop data, so train and serve preprocessing cannot drift apart;
@@ -15,6 +15,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from artifacts.captions import CAPTION
+from artifacts.labels import LABEL_MAP_FEATURE
 
 FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),
@@ -26,6 +27,7 @@ FEATURES = {
 LABEL = "image/label"
 LABEL_FEATURE = {LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=-1)}
 CAPTION_FEATURE = {CAPTION: tf.io.FixedLenFeature([], tf.string, default_value=b"")}
+LABEL_MAP_FEATURES = {LABEL_MAP_FEATURE: tf.io.FixedLenFeature([], tf.string)}
 
 
 def load_size_for(image_size: int) -> int:
@@ -34,9 +36,9 @@ def load_size_for(image_size: int) -> int:
 
 
 def make_example(png_bytes: bytes, height: int, width: int, filename: str, label: int | None = None,
-                 caption: str | None = None) -> bytes:
+                 caption: str | None = None, label_map: bytes | None = None) -> bytes:
     """One serialized tf.train.Example with the contract's features (`image/label` when `label` is given,
-    `image/caption` when `caption` is)."""
+    `image/caption` when `caption` is, `image/label_map` when `label_map`, an index PNG of the same size, is)."""
     def _bytes(value: bytes):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
@@ -51,6 +53,7 @@ def make_example(png_bytes: bytes, height: int, width: int, filename: str, label
         "image/filename": _bytes(filename.encode("utf-8")),
         **({LABEL: _int(label)} if label is not None else {}),
         **({CAPTION: _bytes(caption.encode("utf-8"))} if caption is not None else {}),
+        **({LABEL_MAP_FEATURE: _bytes(label_map)} if label_map is not None else {}),
     })
     # deterministic: map entries in key order, so the same image gives the same bytes in every process
     return tf.train.Example(features=features).SerializeToString(deterministic=True)
@@ -63,14 +66,18 @@ def _round_to_uint8(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
 
-def _resize(image: tf.Tensor, height, width) -> tf.Tensor:
-    """Antialiased bilinear resize of a uint8 image to uint8; a no-op when the size already matches."""
+def _resize(image: tf.Tensor, height, width, nearest: bool = False) -> tf.Tensor:
+    """Antialiased bilinear resize of a uint8 image to uint8 (`nearest`: nearest-neighbour, for label maps, whose
+    values are class ids and must never be interpolated); a no-op when the size already matches."""
     shape = tf.shape(image)
     same = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
+    size = tf.stack([height, width])
+    if nearest:
+        return tf.cond(same, lambda: image, lambda: tf.image.resize(image, size, method="nearest"))
     return tf.cond(
         same,
         lambda: image,
-        lambda: _round_to_uint8(tf.image.resize(image, tf.stack([height, width]), antialias=True)),
+        lambda: _round_to_uint8(tf.image.resize(image, size, antialias=True)),
     )
 
 
@@ -81,15 +88,16 @@ def _central(image: tf.Tensor, crop_height, crop_width) -> tf.Tensor:
     return image[top:top + crop_height, left:left + crop_width, :]
 
 
-def center_crop_resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
-    """uint8 [H, W, 3] -> uint8 [image_size, image_size, 3]: the central square, resized."""
+def center_crop_resize(image: tf.Tensor, image_size: int, nearest: bool = False) -> tf.Tensor:
+    """uint8 [H, W, C] -> uint8 [image_size, image_size, C]: the central square, resized (`nearest`: label maps)."""
     side = tf.reduce_min(tf.shape(image)[:2])
-    out = _resize(_central(image, side, side), image_size, image_size)
-    return tf.ensure_shape(out, [image_size, image_size, 3])
+    out = _resize(_central(image, side, side), image_size, image_size, nearest)
+    return tf.ensure_shape(out, [image_size, image_size, image.shape[-1]])
 
 
-def resize_shorter_side(image: tf.Tensor, load_size: int) -> tf.Tensor:
-    """uint8 [H, W, 3] -> shorter side `load_size`, aspect kept, longer side center-cropped to <= 2 * load_size."""
+def resize_shorter_side(image: tf.Tensor, load_size: int, nearest: bool = False) -> tf.Tensor:
+    """uint8 [H, W, C] -> shorter side `load_size`, aspect kept, longer side center-cropped to <= 2 * load_size
+    (`nearest`: nearest-neighbour, for label maps: the same crop, never interpolated)."""
     shape = tf.shape(image)
     height, width = shape[0], shape[1]
     short = tf.minimum(height, width)
@@ -102,7 +110,7 @@ def resize_shorter_side(image: tf.Tensor, load_size: int) -> tf.Tensor:
     height_is_shorter = height <= width  # height is the shorter side
     new_h = tf.where(height_is_shorter, load_size, new_h)
     new_w = tf.where(height_is_shorter, new_w, load_size)
-    return _resize(image, new_h, new_w)
+    return _resize(image, new_h, new_w, nearest)
 
 
 def to_float(image: tf.Tensor) -> tf.Tensor:
@@ -232,9 +240,12 @@ def _training_image(encoded: tf.Tensor, image_size: int, whole: bool) -> tf.Tens
 def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_size: int, *,
                  training: bool = True, shuffle_buffer: int = 2048, seed: int | None = None,
                  drop_remainder: bool = True, labels: bool = False, captions: bool = False,
+                 label_maps: bool = False,
                  input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Batches of float32 [batch, image_size, image_size, 3] in [-1, 1] from TFRecord shards (with `labels`:
-    (images, int64 [batch] class ids) pairs; with `captions`: (images, string [batch] captions as written)).
+    (images, int64 [batch] class ids) pairs; with `captions`: (images, string [batch] captions as written); with
+    `label_maps`: (images, int32 [batch, size, size] class-id maps) pairs, each map cropped and flipped together with
+    its image, `preprocess.label_maps.training_pair`).
 
     training=True: shuffled, repeated forever, random crop + flip unless `center_crop`.
     training=False: one deterministic pass of center crops (for validation and fixed sample grids).
@@ -261,6 +272,11 @@ def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_siz
     whole = center_crop or not training
 
     def _load(serialized):
+        if label_maps:
+            from preprocess.label_maps import training_pair
+
+            example = tf.io.parse_single_example(serialized, {**FEATURES, **LABEL_MAP_FEATURES})
+            return training_pair(example["image/encoded"], example[LABEL_MAP_FEATURE], image_size, whole)
         if labels:
             example = tf.io.parse_single_example(serialized, {**FEATURES, **LABEL_FEATURE})
             return _training_image(example["image/encoded"], image_size, whole), example[LABEL]

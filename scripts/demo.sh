@@ -15,7 +15,7 @@
 #  7. stop the server, print a report: job, steps, images/s, sample grid, the final evaluation's kid_digits
 #     (--eval-every-steps at the last step, 200 samples per split), model version, predicted images
 #  --full also trains a small CycleGAN on examples/unpaired (model `demo_cyclegan`) and predicts with its
-#  `a_to_b` and `b_to_a` signatures.
+#  `a_to_b` and `b_to_a` signatures, and SPADE on examples/landscapes (`demo_spade`, scripts/demo_spade.sh).
 #
 # Re-running: every run is a NEW job (demo_<timestamp>, also demo_cyclegan_<timestamp> with --full), deployed as
 # the next version of model `demo` (`demo_cyclegan`); its instance files, predictions, batch output and logs go to
@@ -209,17 +209,9 @@ LOGS="$RUN_DIR/logs"
 mkdir -p "$LOGS" "$RUN_DIR/instances" "$RUN_DIR/predictions"
 echo "python: $PY    GENART_HOME: $GENART_HOME    demo outputs: $RUN_DIR"
 
-free_ports() {  # free_ports N: N distinct free TCP ports on 127.0.0.1
-  "$PY" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
+free_ports() { "$PY" "$HELPERS" free-ports "$1"; }  # free_ports N: N distinct free TCP ports on 127.0.0.1
+# shellcheck source=demo_spade.sh
+source "$REPO/scripts/demo_spade.sh"  # --full's SPADE steps: spade_train, spade_predict, spade_report
 
 # A small, fast VAE-GAN: 32 px, 16 base filters, batch 16: 12-25 steps/s on 2 CPU cores, so the default 4000 steps
 # take 3-5 minutes and the whole demo 4-7 (measured). Reconstructions are recognisable by then, samples colourful.
@@ -287,6 +279,7 @@ if [[ $FULL == 1 ]]; then
   deploy "$CYCLE_JOB" "$CYCLE_MODEL" "$STEP_LOG"
   CYCLE_VERSION=$DEPLOYED_VERSION
   CYCLE_VERSION_DIR=$DEPLOYED_DIR
+  spade_train
 fi
 
 # ---------------------------------------------------------------- 4. serve
@@ -294,7 +287,7 @@ fi
 STEP="start the server"
 STEP_LOG="$LOGS/server.log"
 SERVER_CONFIG="$RUN_DIR/models.config"
-"$PY" "$HELPERS" models-config "$SERVER_CONFIG" "$MODEL" $([[ $FULL == 1 ]] && echo "$CYCLE_MODEL")
+"$PY" "$HELPERS" models-config "$SERVER_CONFIG" "$MODEL" $([[ $FULL == 1 ]] && echo "$CYCLE_MODEL $SPADE_MODEL")
 read -r REST_PORT GRPC_PORT < <(free_ports 2)
 SERVER="http://127.0.0.1:$REST_PORT"
 say "serve: python -m serving.server --model-config-file models.config --rest-api-port $REST_PORT --port $GRPC_PORT"
@@ -342,6 +335,7 @@ if [[ $FULL == 1 ]]; then
   predict "$INSTANCES/images_a.json" "$PREDICTIONS/a_to_b" --model "$CYCLE_MODEL" --signature-name a_to_b
   STEP="predict CycleGAN b_to_a"
   predict "$INSTANCES/images_b.json" "$PREDICTIONS/b_to_a" --model "$CYCLE_MODEL" --signature-name b_to_a
+  spade_predict
 fi
 
 # ---------------------------------------------------------------- 6. batch prediction
@@ -388,6 +382,7 @@ REPORT="$RUN_DIR/report.txt"
     echo "                model $CYCLE_MODEL version $CYCLE_VERSION  $CYCLE_VERSION_DIR"
     echo "                $(pngs "$PREDICTIONS/a_to_b") a_to_b images  $PREDICTIONS/a_to_b/"
     echo "                $(pngs "$PREDICTIONS/b_to_a") b_to_a images  $PREDICTIONS/b_to_a/"
+    spade_report
   fi
   echo "  batch:        $BATCH_RESULTS predictions, $BATCH_ERRORS errors  $BATCH_OUT/"
   echo "  logs:         $LOGS/   (this report: $REPORT)"

@@ -6,6 +6,8 @@
     demo_helpers.py round-trip PREDICTIONS_JSON OUT      predictions, one per line: the next request's instances
     demo_helpers.py training-speed JOB_DIR TRAIN_LOG     "<images/s> (<source>)"
     demo_helpers.py quality JOB_DIR                      the last evaluation's first metric (kid_digits)
+    demo_helpers.py label-maps OUT LABELS_DIR COUNT      `label_map` instances (SPADE) of the first label PNGs
+    demo_helpers.py free-ports N                         N distinct free TCP ports on 127.0.0.1
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import json
 import os
 import random
 import re
+import socket
 import sys
 from datetime import datetime
 
@@ -129,8 +132,25 @@ def quality(job_dir: str) -> None:
           f"{record['num_samples']} samples per split, step {record['step']}  {files[-1]}")
 
 
+def label_maps(out: str, labels_dir: str, count: str) -> None:
+    paths = sorted(glob.glob(os.path.join(labels_dir, "*.png")))[:int(count)]
+    _write_lines(out, ({"label_map": {"b64": base64.b64encode(open(path, "rb").read()).decode()}, "key": str(i)}
+                       for i, path in enumerate(paths)))
+    print(f"instances: {out} ({len(paths)} label maps of {labels_dir})")
+
+
+def free_ports(count: str) -> None:
+    sockets = [socket.socket() for _ in range(int(count))]
+    for one in sockets:
+        one.bind(("127.0.0.1", 0))
+    print(" ".join(str(one.getsockname()[1]) for one in sockets))
+    for one in sockets:
+        one.close()
+
+
 COMMANDS = {"models-config": models_config, "wait-ready": wait_ready, "instances": instances,
-            "round-trip": round_trip, "training-speed": training_speed, "quality": quality}
+            "round-trip": round_trip, "training-speed": training_speed, "quality": quality,
+            "label-maps": label_maps, "free-ports": free_ports}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -10,6 +10,7 @@
   palettes; domain B is the same kind of picture restyled by one fixed colour remap (RGB -> BRG channel rotation),
   drawn from DIFFERENT seeds than A, so the two domains are unpaired but the mapping is learnable.
 - `examples/captioned/`: coloured shapes with `captions.csv` for text -> image (`scripts/captioned.py`).
+- `examples/landscapes/{images,labels}/` + `labels.json`: SPADE's image + label map pairs (`scripts/landscapes.py`).
 
 Every run rewrites exactly the same files (numpy's seeded generator + PIL encoders); nothing is downloaded.
 """
@@ -20,6 +21,7 @@ import os
 import shutil
 
 import numpy as np
+from landscapes import make_landscapes
 from PIL import Image
 
 from captioned import FOLDER as CAPTIONED, make_captioned
@@ -156,12 +158,13 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                       "examples"))
     args = parser.parse_args()
-    for generated in ("images", "unpaired", CAPTIONED):
+    for generated in ("images", "unpaired", CAPTIONED, "landscapes"):
         shutil.rmtree(os.path.join(args.out, generated), ignore_errors=True)
-    gallery, unpaired, captioned = make_gallery(args.out), make_unpaired(args.out), make_captioned(args.out)
+    gallery, unpaired = make_gallery(args.out), make_unpaired(args.out)
+    captioned, pairs = make_captioned(args.out), make_landscapes(args.out)
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.out) for f in fs)
-    print(f"wrote {gallery} gallery images, {unpaired} unpaired images and {captioned} captioned images to "
-          f"{args.out} ({total / 1e6:.2f} MB)")
+    print(f"wrote {gallery} gallery images, {unpaired} unpaired images, {captioned} captioned images and {pairs} "
+          f"landscape pairs to {args.out} ({total / 1e6:.2f} MB)")
 
 
 if __name__ == "__main__":

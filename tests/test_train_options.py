@@ -59,7 +59,7 @@ def test_help_lists_every_option_of_every_model_with_its_default():
             assert flag_name(key) in entries, f"{model}: {flag_name(key)} missing from --help"
             assert default_text(field) in entries[flag_name(key)], (model, key, entries[flag_name(key)])
     # a model's own default for a common option (and the VAE-GAN's sizes picked on a CPU: trainer/sizing.py)
-    assert "(default: 64 (a GPU's); vaegan on a CPU: picked, 16 to 32; cyclegan: 1)" in entries["--batch-size"]
+    assert "(default: 64 (a GPU's); vaegan on a CPU: picked, 16 to 32; cyclegan: 1; spade: 8)" in entries["--batch-size"]
     assert "(default: 50)" in entries["--pool-size"] and "(default: 10)" in entries["--recon-weight"]
     assert "vaegan: non_saturating; cyclegan: lsgan" in entries["--gan-loss"]
     assert "{non_saturating,lsgan}" in entries["--gan-loss"]

@@ -20,6 +20,8 @@ TEXT_ENCODER = "text_encoder"                    # string [N] -> text code (text
 TEXT_CONDITIONING = "text_conditioning"          # text code -> (mu, log sigma) of the condition
 TEXT_GENERATOR = "text_generator"                # [noise, condition] -> tanh RGB image
 MATCHING_DISCRIMINATOR = "matching_discriminator"  # [image, text code] -> match logit (+ class logits)
+LABEL_MAP_GENERATOR = "label_map_generator"      # one-hot label map (+ noise) -> tanh RGB image
+LABEL_MAP_DISCRIMINATOR = "label_map_discriminator"  # [image, one-hot label map] -> features, patch scores last
 
 
 class Network(NamedTuple):
@@ -41,6 +43,9 @@ NETWORKS = {
     "conditioning_augmentation": Network("trainer.networks.text:conditioning_augmentation", TEXT_CONDITIONING),
     "text_generator": Network("trainer.networks.text:text_generator", TEXT_GENERATOR),
     "matching_discriminator": Network("trainer.networks.text:matching_discriminator", MATCHING_DISCRIMINATOR),
+    "spade_generator": Network("trainer.networks.spade:spade_generator", LABEL_MAP_GENERATOR),
+    "spade_patch_discriminator": Network("trainer.networks.spade:spade_patch_discriminator",
+                                         LABEL_MAP_DISCRIMINATOR),
 }
 
 # GAN losses (trainer.losses.GAN_LOSSES holds their functions under these names).

@@ -2,7 +2,8 @@
 
 Owns:
 - turning a model's `export_spec()` into serving signatures, generically (no model-specific code): an `embeddings`
-  input is float32 [-1, latent_dim]; an `image_bytes` input is a batch of encoded images decoded in-graph, one by
+  input is float32 [-1, latent_dim]; a `label_map` input (SPADE) is a batch of label map PNGs decoded into
+  class ids (`preprocess.label_maps`); an `image_bytes` input is a batch of encoded images decoded in-graph, one by
   one, with the shared `preprocess.records.decode_and_preprocess` (the trainer's center-crop function); a `text`
   input is string [-1], passed as is (the model tokenises it in the graph); an `image_bytes` output is PNG; every
   signature also takes a string `key` [-1] and returns it unchanged;
@@ -52,7 +53,8 @@ if __name__ == "__main__":  # `--help`, usage errors and a wrong job dir answer 
 
 import tensorflow as tf  # noqa: E402
 from artifacts.export import (ASSETS, DEFAULT_SIGNATURE, EMBEDDINGS, IMAGE_BYTES, KEY, LABEL,  # noqa: E402
-                              SAVED_MODEL_PB, TEXT)
+                              LABEL_MAP, SAVED_MODEL_PB, TEXT)
+from preprocess.label_maps import decode_label_maps  # noqa: E402
 from preprocess.records import decode_and_preprocess, to_uint8  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.models import config_from_saved, model_class  # noqa: E402
@@ -95,10 +97,10 @@ def _input_spec(kind: str, latent_dim: int) -> tf.TensorSpec:
         return tf.TensorSpec([None], tf.string, name=IMAGE_BYTES)
     if kind == LABEL:
         return tf.TensorSpec([None], tf.int64, name=LABEL)
-    if kind == TEXT:
-        return tf.TensorSpec([None], tf.string, name=TEXT)
-    raise ValueError(f"unknown signature input kind {kind!r} (expected {EMBEDDINGS!r}, {IMAGE_BYTES!r}, {LABEL!r} "
-                     f"or {TEXT!r})")
+    if kind in (TEXT, LABEL_MAP):
+        return tf.TensorSpec([None], tf.string, name=kind)
+    raise ValueError(f"unknown signature input kind {kind!r} (expected {EMBEDDINGS!r}, {IMAGE_BYTES!r}, {LABEL!r}, "
+                     f"{LABEL_MAP!r} or {TEXT!r})")
 
 
 def decode_images(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -113,6 +115,8 @@ def encode_png(images: tf.Tensor) -> tf.Tensor:
 
 
 def _to_model_input(kind: str, value: tf.Tensor, config: TrainConfig) -> tf.Tensor:
+    if kind == LABEL_MAP:  # PNGs -> int32 [N, S, S] class ids, nearest class colour (config.class_colors)
+        return decode_label_maps(value, config.image_size, config.class_colors)
     return decode_images(value, config.image_size) if kind == IMAGE_BYTES else value
 
 

@@ -9,7 +9,8 @@ has its folder preprocessed with class labels from the sub-folders.
 The trainer flags are resolved exactly as `python -m trainer.task` resolves them (same function), so the data is
 preprocessed at the image size the trainer will use. `python -m preprocess` runs (job state PREPARING) unless the
 job's data dir already holds an up-to-date manifest.json: same source folder, image size and center-crop mode
-(for unpaired CycleGAN data: `A/` and `B/` both up to date). Exit status: 0 when the data is ready, else
+(for unpaired CycleGAN data: `A/` and `B/` both up to date; for SPADE, label maps made with the same
+`--auto-labels`, which it hands to preprocessing). Exit status: 0 when the data is ready, else
 preprocess's (the job is then marked FAILED, or CANCELLED on Ctrl-C). Imports no TensorFlow itself.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ def normalized_source(source: str) -> str:
 
 
 def stale_reason(data_dir: str, source: str, image_size: int, center_crop: bool,
-                 labels: bool = False, captions: bool = False) -> str | None:
+                 labels: bool = False, captions: bool = False, auto_labels: int | None = None) -> str | None:
     """Why `data_dir` must be (re)built from `source`, or None when its manifest(s) are up to date."""
     prepared = dataset.find_manifest(source) if storage.isdir(source) else None
     if prepared is not None:  # already preprocessed: the job trains on a copy
@@ -41,6 +42,10 @@ def stale_reason(data_dir: str, source: str, image_size: int, center_crop: bool,
     if captions and dataset.find_manifest(data_dir) is not None and \
             CAPTIONS_KEY not in dataset.find_manifest(data_dir):
         return "captions needed"
+    if auto_labels is not None and dataset.find_manifest(data_dir) is not None:  # a label map model (SPADE)
+        manifest = dataset.find_manifest(data_dir)
+        if not dataset.class_colors(manifest) or manifest.get("auto_labels", 0) != auto_labels:
+            return "label maps needed" if not dataset.class_colors(manifest) else "--auto-labels changed"
     for paths in dataset.manifest_layouts(data_dir):
         if all(storage.exists(p) for p in paths):
             for path in paths:
@@ -67,9 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         name = jobs.job_name(config.job_dir)
         is_array = arrays.is_array_file(args.source)
         labels = bool(getattr(config, "conditional", False))
+        auto_labels = getattr(config, "auto_labels", 0) if getattr(config, "label_maps", False) else None
         center_crop = args.center_crop or is_array  # arrays are stored at the image size
         captions = getattr(config, "CAPTIONED", False)
-        reason = stale_reason(config.data_dir, args.source, config.image_size, center_crop, labels, captions)
+        reason = stale_reason(config.data_dir, args.source, config.image_size, center_crop, labels, captions,
+                              auto_labels)
         if reason is not None and is_array:
             arrays.check_source(args.source, getattr(config, "allow_pickle", False))
         elif reason is not None and not storage.isdir(args.source):
@@ -94,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                "--image-size", str(config.image_size)] + (["--center-crop"] if args.center_crop else [])
     command += ["--class-labels"] if labels and not is_array else []
     command += ["--captions"] if captions and not is_array else []
+    command += ["--auto-labels", str(auto_labels)] if auto_labels else []
     command += ["--allow-pickle"] if getattr(config, "allow_pickle", False) else []
     try:
         status = subprocess.call(command)

@@ -16,11 +16,12 @@ import tempfile
 
 from artifacts import console
 
-KINDS = ("vaegan", "cyclegan", "text2image")
+KINDS = ("vaegan", "cyclegan", "spade", "text2image")
 LATENT_DIM = 100           # the INTERFACE.md default: the seed's instance files hold 100 floats
 IMAGE_SIZE = 16            # the smallest size every network of both models takes (a multiple of 16)
 BASE_FILTERS = 4           # tiny: an export takes seconds, a prediction milliseconds
 DCGAN_SIZED = {"image_size": 64, "base_filters": 64}  # the DCGAN paper's networks: a realistic amount of work
+SPADE_CLASSES = {"sky": [110, 170, 240], "grass": [60, 170, 60], "water": [30, 80, 200]}  # name -> label colour
 
 
 def tiny_options(kind: str, *, image_size: int = IMAGE_SIZE, latent_dim: int = LATENT_DIM,
@@ -35,6 +36,8 @@ def tiny_options(kind: str, *, image_size: int = IMAGE_SIZE, latent_dim: int = L
         options["n_blocks"] = 1
     elif kind == "text2image":  # tiny text tables too; its noise is latent_dim + condition_dim
         options.update(text_dim=8, word_buckets=64, ngram_buckets=64, condition_dim=4)
+    elif kind == "spade":
+        options.update(spade_filters=8, classes=list(SPADE_CLASSES), class_colors=list(SPADE_CLASSES.values()))
     if options["image_size"] % 16:
         raise ValueError(f"image_size must be a multiple of 16, got {options['image_size']}")
     return options
@@ -42,8 +45,8 @@ def tiny_options(kind: str, *, image_size: int = IMAGE_SIZE, latent_dim: int = L
 
 def export_untrained(kind: str, path: str, *, seed: int, image_size: int = IMAGE_SIZE, latent_dim: int = LATENT_DIM,
                      base_filters: int = BASE_FILTERS, dcgan_sized: bool = False) -> str:
-    """Write the SavedModel of an untrained `kind` ('vaegan', 'cyclegan' or 'text2image') whose weights come from `seed` to the
-    local directory `path` (which must not exist); return `path`."""
+    """Write the SavedModel of an untrained `kind` (one of KINDS) whose weights come from `seed` to the local
+    directory `path` (which must not exist); return `path`."""
     options = tiny_options(kind, image_size=image_size, latent_dim=latent_dim, base_filters=base_filters,
                            dcgan_sized=dcgan_sized)
     path = os.path.abspath(path)

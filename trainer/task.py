@@ -86,6 +86,8 @@ def resolve_config(argv: list[str], source: str | None = None, device: sizing.De
             config.classes = dataset.class_names(manifest)
         if "caption_classes" in config.keys():  # text -> image: the data's closed set of captions, if any
             config.caption_classes = captions.closed_set(manifest)
+        if "class_colors" in config.keys():  # a label map model's class colours are the data's
+            config.class_colors = dataset.class_colors(manifest)
         if getattr(config, "epochs", None) and "max_steps" not in explicit:  # gan-toolkit's epochs
             config.max_steps = config.steps_for_epochs(int(manifest.get("counts", {}).get("train", 0)))
     sizing.apply(config, explicit, device or sizing.Device.local(), sizing.Data.of(manifest, source))

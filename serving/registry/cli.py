@@ -43,10 +43,15 @@ def format_jobs(jobs: list[dict]) -> str:
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
 
 
+EXAMPLE_INSTANCES = {  # model -> one instance of its serving_default (others: embeddings)
+    "cyclegan": '{"image_bytes": {"b64": "<base64 of a JPEG/PNG>"}, "key": "0"}',
+    "spade": '{"label_map": {"b64": "<base64 of a label map PNG, colours as in classes.json>"}, "key": "0"}',
+}
+
+
 def how_to_serve(model: str, config_path: str, kind: str | None) -> str:
     """Where to go next: serve every model of models.config (ours or real TF Serving), then predict."""
-    instance = ('{"image_bytes": {"b64": "<base64 of a JPEG/PNG>"}, "key": "0"}' if kind == "cyclegan"
-                else '{"embeddings": [0.1, -0.3, ...], "key": "0"}')
+    instance = EXAMPLE_INSTANCES.get(kind or "", '{"embeddings": [0.1, -0.3, ...], "key": "0"}')
     return "\n".join([
         "Serve every model in models.config:",
         f"  python -m serving.server --model-config-file {config_path}",

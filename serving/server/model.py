@@ -111,7 +111,7 @@ class Signature:
         self.fills_key = key is not None and key.dtype == tf.string and key.shape is not None and len(key.shape) == 1
         self.required = [a for a in self.inputs if not (a == KEY and self.fills_key)]
         self.image_inputs = {a for a, i in self.inputs.items()
-                             if i.dtype == tf.string and a.endswith(V.IMAGE_INPUT_SUFFIX)}
+                             if i.dtype == tf.string and (a.endswith(V.IMAGE_INPUT_SUFFIX) or a in V.IMAGE_INPUTS)}
 
     def __repr__(self) -> str:
         return f"Signature({self.name!r}, inputs={list(self.inputs)}, outputs={list(self.outputs)})"

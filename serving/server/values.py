@@ -20,10 +20,11 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from artifacts.export import BYTES_SUFFIX, IMAGE_BYTES
+from artifacts.export import BYTES_SUFFIX, IMAGE_BYTES, LABEL_MAP
 
 B64_KEY = "b64"
 IMAGE_INPUT_SUFFIX = IMAGE_BYTES  # string inputs whose alias ends so hold encoded images, checked before the graph
+IMAGE_INPUTS = (LABEL_MAP,)  # further string inputs holding encoded images (SPADE's label maps), checked so too
 _B64_ALPHABET = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 _WHITESPACE = re.compile(rb"\s+")
 _KINDS = {"string", "float", "int", "bool"}

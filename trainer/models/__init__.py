@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 IMAGE_FOLDER, UNPAIRED = "images", "unpaired"  # the data a model trains on: a plain image folder, trainA/ trainB/
+LABEL_MAPS = "label_maps"  # images/ + labels/ pairs, or an image folder with --auto-labels
 
 
 class Registration(NamedTuple):
@@ -36,6 +37,8 @@ MODELS = {
                                "captioned images, the text encoded in the graph",
                                "trainer.models.text2image_config:Text2ImageConfig",
                                "trainer.models.text2image:Text2Image"),
+    "spade": Registration("SPADE (Park et al. 2019): label map / sketch -> image, trained on image + label map pairs",
+                          "trainer.models.spade_config:SPADEConfig", "trainer.models.spade:SPADE", LABEL_MAPS),
 }
 DEFAULT_MODEL = "vaegan"
 

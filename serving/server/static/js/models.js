@@ -13,6 +13,7 @@ export class ModelInfo {
     const signatures = metadata?.metadata?.signature_def?.signature_def ?? {};
     this.signatures = Object.fromEntries(
       Object.entries(signatures).filter(([signatureName]) => !signatureName.startsWith("__")));
+    this.classes = metadata?.metadata?.classes ?? null;  // genart's extension: [{"name", "color"?}]
   }
 
   has(signatureName) {
