@@ -86,31 +86,57 @@ def _tiny_model(**overrides):
 
 
 def _fitted_model(data):
+    """A map far from the identity, as a trained encoder's is: narrow posteriors (sigma 0.1) at the images' means."""
     model = _tiny_model()
-    model.fit_prior_map(data)
-    # a map far from the identity, as a trained encoder's aggregate posterior is
-    rng = np.random.default_rng(1)
-    model.prior_map.fit(rng.normal(2.0, 1.0, [50, 6]) @ rng.normal(0, 3.0, [6, 6]), np.full([50, 6], 0.01))
+    means = np.concatenate([model.encode_mean(images).numpy() for split in ("val", "train")
+                            for images in model.evaluation_data(data, split, 40)])
+    model.prior_map.fit(means, np.full_like(means, 0.01))
     return model
 
 
-def test_the_map_is_fitted_to_the_posterior_means_and_keeps_the_round_trip_exact(data):
+def test_the_map_is_fitted_to_the_posteriors_and_keeps_the_round_trip_exact(data):
     import tensorflow as tf
 
     model = _tiny_model()
     stats = model.fit_prior_map(data)
-    assert set(stats) >= {"prior_map/mean_norm", "prior_map/cov_eig_min", "prior_map/cov_eig_max"}
+    assert set(stats) >= {"prior_map/exemplars", "prior_map/mean_norm", "prior_map/mean_posterior_variance"}
     means = np.concatenate([model.encode_mean(images).numpy() for images in model.evaluation_data(data, "train", 40)])
-    np.testing.assert_allclose(model.prior_map.shift.numpy(), means.mean(axis=0), atol=1e-5)
+    count = int(model.prior_map.count.numpy())
+    assert count == stats["prior_map/exemplars"] == int(len(means) ** 0.25) ** 4  # a full set of 4 index digits
+    centres = model.prior_map.centres.numpy()[:count]  # the first training images' means, laid out anew
+    np.testing.assert_allclose(centres[np.lexsort(centres.T)], means[:count][np.lexsort(means[:count].T)], atol=1e-6)
     model = _fitted_model(data)
     images = next(iter(model.evaluation_data(data, "val", 8)))
     embeddings = model.embed(images)  # image -> embedding -> image -> embedding
     np.testing.assert_allclose(model.generate(embeddings), model.decode(model.encode_mean(images)), atol=1e-5)
     np.testing.assert_allclose(model.embed(model.generate(embeddings)),
                                model.embed(model.decode(model.encode_mean(images))), atol=1e-4)
+    typical = model.prior_map.to_posterior(tf.random.normal([200, 6]))  # where posterior means fall
+    np.testing.assert_allclose(model.prior_map.to_posterior(model.prior_map.to_prior(typical)), typical, atol=1e-4)
     z = tf.random.normal([5, 6])
-    np.testing.assert_allclose(model.prior_map.to_prior(model.prior_map.to_posterior(z)), z, atol=1e-5)
     assert not np.allclose(model.generate(z), model.decode(z), atol=1e-3)  # the map is used
+
+
+def test_prior_vectors_become_exact_samples_of_the_aggregate_posterior(data):
+    """z ~ N(0, I) picks every exemplar equally often through its 4 leading coordinates, and lands at that
+    exemplar's mean plus its spread times a standard normal vector."""
+    import tensorflow as tf
+    from scipy.special import ndtr
+
+    model = _fitted_model(data)
+    count = int(model.prior_map.count.numpy())
+    base = round(count ** 0.25)
+    z = tf.random.stateless_normal([32000, 6], seed=[3, 4], dtype=tf.float64)
+    mapped = model.prior_map.to_posterior(z).numpy()
+    digits = np.minimum(np.floor(ndtr(z.numpy()[:, :4]) * base), base - 1)
+    index = (digits @ base ** np.arange(3, -1, -1)).astype(int)
+    counts = np.bincount(index, minlength=count)
+    expected = len(index) / count
+    assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected))
+    centres, spreads = model.prior_map.centres.numpy()[:count], model.prior_map.spreads.numpy()[:count]
+    standard = (mapped - centres[index]) / spreads[index]
+    assert np.all(np.abs(standard.mean(axis=0)) < 0.03) and np.all(np.abs(standard.std(axis=0) - 1.0) < 0.03)
+    np.testing.assert_allclose(standard[:, 4:], z.numpy()[:, 4:], atol=1e-4)  # the other coordinates pass through
 
 
 def test_the_map_is_in_both_exported_signatures(data, tmp_path):
@@ -163,7 +189,9 @@ def test_resume_stays_exact_with_the_prior_map_in_the_checkpoint(data, tmp_path)
     straight, resumed = reader("straight", 2), reader("resumed", 2)
     names = sorted(name for name in straight.get_variable_to_shape_map()
                    if not name.startswith(("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter")))
-    assert any(name.startswith("prior_map/") for name in names)
+    from trainer.models.vaegan import PRIOR_MAP
+
+    assert any(name.startswith(f"{PRIOR_MAP}/") for name in names)
     for name in names:
         np.testing.assert_array_equal(straight.get_tensor(name), resumed.get_tensor(name), err_msg=name)
     final = reader("resumed", 4)
@@ -171,20 +199,22 @@ def test_resume_stays_exact_with_the_prior_map_in_the_checkpoint(data, tmp_path)
             for network in ("encoder", "decoder", "discriminator")} == {4}
     model = _tiny_model()
     export.restore_checkpoint(model, str(tmp_path / "resumed" / "checkpoints" / "ckpt-4"))
-    saved = {name: model.prior_map.get_weights()[i] for i, name in enumerate(("shift", "scale", "inverse"))}
+    saved = {name: model.prior_map.get_weights()[i] for i, name in enumerate(("count", "centres", "spreads"))}
     model.fit_prior_map(data)
-    for i, name in enumerate(("shift", "scale", "inverse")):
+    for i, name in enumerate(("count", "centres", "spreads")):
         np.testing.assert_allclose(model.prior_map.get_weights()[i], saved[name], atol=1e-9, err_msg=name)
 
 
 def test_a_checkpoint_from_before_the_prior_map_restores_and_refits_it(data, tmp_path):
-    """Jobs trained by an older genart (no `prior_map` in their checkpoints) still resume and export."""
+    """Jobs trained by an older genart (no exemplar map in their checkpoints) still resume and export."""
     import tensorflow as tf
 
     from trainer import export
 
     old = _tiny_model(data_dir=data)
-    items = {name: item for name, item in old.checkpoint_items().items() if name != "prior_map"}
+    from trainer.models.vaegan import PRIOR_MAP
+
+    items = {name: item for name, item in old.checkpoint_items().items() if name != PRIOR_MAP}
     prefix = tf.train.Checkpoint(**items).save(str(tmp_path / "old" / "ckpt"))
     model = _tiny_model(data_dir=data)
     export.restore_checkpoint(model, prefix)
@@ -193,7 +223,7 @@ def test_a_checkpoint_from_before_the_prior_map_restores_and_refits_it(data, tmp
     old.fit_prior_map(data)  # the same weights, the same data: the same fit
     for got, want in zip(refit, old.prior_map.get_weights()):
         np.testing.assert_allclose(got, want, atol=1e-9)
-    assert not np.allclose(refit[0], 0.0)  # fitted, not left at the identity
+    assert not np.allclose(refit[1], 0.0)  # fitted, not left at the identity
 
 
 def test_a_fit_to_non_finite_statistics_leaves_the_map_as_it_was():

@@ -21,7 +21,8 @@ Options (`vaegan_config.py`): `kl_weight` defaults to KL_BETA / (number of featu
 ELBO divided by its size, its KL term weighted by beta = KL_BETA (issue 19); `recon_weight` is Larsen's gamma
 (default 10); `feature_stage` picks the discriminator stage; `encoder`, `decoder`, `discriminator` name the
 networks and `gan_loss` the GAN loss. Prior samples and both export signatures go through the prior map
-(`prior_map.py`), refitted to the training set's posterior means at every sample grid, checkpoint and export.
+(`prior_map.py`: z ~ N(0, I) read as a sample of the training images' aggregate posterior), refitted at every
+sample grid, checkpoint and export.
 
 Randomness in `train_step` is stateless, seeded by (config.seed, step, replica) (`base.step_seeds`), so a resumed
 run draws exactly the noise the uninterrupted run would have drawn, and no RNG state needs checkpointing.
@@ -37,13 +38,14 @@ from preprocess.records import make_dataset
 from trainer import losses, networks
 from trainer.models.base import (EMBEDDINGS, IMAGE_BYTES, EvaluationSets, GenerativeModel, SignatureSpec,
                                  image_split_dataset, make_grid, step_seeds)
-from trainer.models.prior_map import MAX_FIT_IMAGES, PriorMap
+from trainer.models.prior_map import PriorMap
 from trainer.models.vaegan_config import VAEGANConfig
 
 # The default KL weight, KL_BETA / feature size: a beta-weighted feature-space ELBO. At beta 1 the aggregate
-# posterior drifts far off N(0, I) (issue 19: prior samples twice the Frechet distance of mapped ones); beta 10 keeps
-# it close enough that the prior map (prior_map.py) only has to correct what is left.
+# posterior drifts far off N(0, I); beta 10 keeps reconstructions faithful and the posteriors wide enough that the
+# prior map's aggregate posterior (prior_map.py) covers the space between training images.
 KL_BETA = 10.0
+PRIOR_MAP = "prior_exemplars"  # its checkpoint item (older checkpoints hold a one-Gaussian "prior_map": refit)
 SAMPLE_GRID_SIZE = 64      # prior samples in the 'samples' grid (8 x 8)
 RECONSTRUCTION_COUNT = 16  # val images in the 'reconstructions' grid (rows of originals, rows of reconstructions)
 GRID_COLUMNS = 8
@@ -93,7 +95,8 @@ class VAEGAN(GenerativeModel):
         self.encoder_optimizer = keras.optimizers.Adam(name="encoder_adam", **adam)
         self.decoder_optimizer = keras.optimizers.Adam(name="decoder_adam", **adam)
         self.discriminator_optimizer = keras.optimizers.Adam(name="discriminator_adam", **adam)
-        self.prior_map = PriorMap(z, name="prior_map")  # fitted by `fit_prior_map`; see prior_map.py
+        # fitted by `fit_prior_map`; see prior_map.py
+        self.prior_map = PriorMap(z, config.prior_exemplars, name="prior_map")
         self.prior_map_stats: dict[str, float] = {}
         noise = np.random.default_rng(config.seed).standard_normal([SAMPLE_GRID_SIZE, z]).astype(np.float32)
         self.sample_noise = self.add_weight(shape=noise.shape, initializer=keras.initializers.Constant(noise),
@@ -140,26 +143,25 @@ class VAEGAN(GenerativeModel):
         return self.decode(self.prior_map.to_posterior(z), training=False)
 
     def fit_prior_map(self, data_dir: str) -> dict[str, float]:
-        """Fit the prior map to the posterior means of (up to MAX_FIT_IMAGES) center-cropped training images."""
-        means, variances, count = [], [], 0
+        """Fit the prior map to the posteriors of (up to `prior_exemplars`) center-cropped training images."""
+        means, variances, count, limit = [], [], 0, self.config.prior_exemplars
         dataset = self.evaluation_data(data_dir, "train", 256)
         for images in dataset if dataset is not None else ():
             mean, log_variance = self.encode(images, training=False)
             means.append(mean.numpy())
             variances.append(np.exp(log_variance.numpy()))
             count += len(means[-1])
-            if count >= MAX_FIT_IMAGES:
+            if count >= limit:
                 break
         if means:
-            self.prior_map_stats = self.prior_map.fit(np.concatenate(means)[:MAX_FIT_IMAGES],
-                                                      np.concatenate(variances)[:MAX_FIT_IMAGES])
+            self.prior_map_stats = self.prior_map.fit(np.concatenate(means)[:limit], np.concatenate(variances)[:limit])
         return self.prior_map_stats
 
     def refresh_sampling(self, data_dir: str) -> dict[str, float]:
         return self.fit_prior_map(data_dir)
 
     def derived_checkpoint_items(self) -> set[str]:
-        return {"prior_map"}  # jobs trained before the prior map existed resume and export with a fresh fit
+        return {PRIOR_MAP}  # jobs trained before the mixture map existed resume and export with a fresh fit
 
     def call(self, images, training: bool = False):
         """Reconstruction through the posterior mean (what `model(images)` means for an autoencoder)."""
@@ -180,7 +182,7 @@ class VAEGAN(GenerativeModel):
         return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.discriminator,
                 "encoder_optimizer": self.encoder_optimizer, "decoder_optimizer": self.decoder_optimizer,
                 "discriminator_optimizer": self.discriminator_optimizer, "sample_noise": self.sample_noise,
-                "prior_map": self.prior_map}
+                PRIOR_MAP: self.prior_map}
 
     def learning_rates(self, step: int) -> dict[str, float]:
         return {name: float(self.config.learning_rate) for name in ("encoder", "decoder", "discriminator")}

@@ -23,6 +23,9 @@ class VAEGANConfig(TrainConfig):
     feature_stage: int | None = option(
         None, "the discriminator stage whose features give the learned similarity", minimum=0,
         default_text="the discriminator's own: stage 1, at image_size / 4")
+    prior_exemplars: int = option(
+        4096, "training images whose posteriors make the prior map's aggregate posterior (prior_map.py): the "
+        "exported model holds 2 x latent_dim floats for each", minimum=1)
     encoder: str = option("dcgan_encoder", "the encoder network", choices=choices.network_names(choices.ENCODER))
     decoder: str = option("dcgan_decoder", "the decoder network", choices=choices.network_names(choices.DECODER))
     discriminator: str = option("dcgan_discriminator", "the discriminator network",
