@@ -156,8 +156,9 @@ def test_the_map_is_in_both_exported_signatures(data, tmp_path):
     z = np.random.default_rng(0).normal(size=[3, 6]).astype(np.float32)
     served = call(loaded, "embeddings", embeddings=z, key=keys)["image_bytes"]
     decoded = np.stack([tf.io.decode_png(p).numpy() for p in served]).astype(np.float32) / 127.5 - 1.0
-    assert np.abs(decoded - model.generate(z).numpy()).max() <= 1.5 / 127.5
-    assert np.abs(decoded - model.decode(z).numpy()).max() > 0.05  # not the unmapped decoder
+    mapped_error = np.abs(decoded - model.generate(z).numpy()).max()
+    assert mapped_error <= 1.5 / 127.5
+    assert np.abs(decoded - model.decode(z).numpy()).max() > 4 * mapped_error  # not the unmapped decoder
 
 
 def test_resume_stays_exact_with_the_prior_map_in_the_checkpoint(data, tmp_path):
