@@ -27,6 +27,7 @@ from trainer.choices import ZOO_LOSSES
 from trainer.models.base import (EMBEDDINGS, IMAGE_BYTES, LABEL, EvaluationSets, GenerativeModel, SignatureSpec,
                                  make_grid, step_seeds)
 from trainer.models.gan_config import CHOICES, GANZooConfig, augment_policy
+from trainer.precision import scaled_optimizer
 
 SAMPLE_GRID_SIZE = 64
 GRID_COLUMNS = 8
@@ -37,8 +38,8 @@ def make_optimizer(config: GANZooConfig, learning_rate: float, name: str, ema: f
     if ema:
         kwargs.update(use_ema=True, ema_momentum=ema)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(**kwargs)
-    return keras.optimizers.Adam(beta_1=config.beta1, beta_2=config.beta2, **kwargs)
+        return scaled_optimizer(keras.optimizers.RMSprop(**kwargs))
+    return scaled_optimizer(keras.optimizers.Adam(beta_1=config.beta1, beta_2=config.beta2, **kwargs))
 
 
 class GANZoo(GenerativeModel):
@@ -118,7 +119,7 @@ class GANZoo(GenerativeModel):
         from the optimizer's moving averages; the live weights before the first step)."""
         if self.ema_generator is None:
             return self.generator
-        optimizer = self.generator_optimizer
+        optimizer = getattr(self.generator_optimizer, "inner_optimizer", self.generator_optimizer)  # loss scaling
         trained = int(optimizer.iterations.numpy()) > 0
         sources = optimizer._model_variables_moving_average if trained else self.generator.trainable_variables
         for target, source in zip(self.ema_generator.trainable_variables, sources):
@@ -173,14 +174,15 @@ class GANZoo(GenerativeModel):
                     per_example += penalty
                 discriminator_loss = self._average(per_example)
             variables = self.discriminator.trainable_variables
-            self.discriminator_optimizer.apply_gradients(zip(tape.gradient(discriminator_loss, variables),
-                                                             variables))
+            gradients = tape.gradient(self.discriminator_optimizer.scale_loss(discriminator_loss), variables)
+            self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
         with tf.GradientTape() as tape:
             fake = self.generate(self._latents(size, seeds[-2]), label_slices[-1], training=True)
             scores = self.critic(diff_augment(fake, self.policy, seeds[-1]), label_slices[-1])
             generator_loss = self._average(self.generator_loss(scores))
         variables = self.generator.trainable_variables
-        self.generator_optimizer.apply_gradients(zip(tape.gradient(generator_loss, variables), variables))
+        gradients = tape.gradient(self.generator_optimizer.scale_loss(generator_loss), variables)
+        self.generator_optimizer.apply_gradients(zip(gradients, variables))
         return {"generator": generator_loss, "discriminator": discriminator_loss, **out}
 
     # ---------------------------------------------------------------- summaries and export

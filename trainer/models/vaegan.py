@@ -23,6 +23,11 @@ ELBO divided by its size, its KL term weighted by beta = KL_BETA (issue 19); `re
 networks and `gan_loss` the GAN loss. Prior samples and both export signatures go through the prior map
 (`prior_map.py`), refitted to the training set's posterior means at every sample grid, checkpoint and export.
 
+Speed (`fused_step`, default on): the networks' batch norms run TensorFlow's fused kernel (`networks/fused_norm.py`).
+The step itself has nothing to share: one forward pass feeds all three losses, and each update differentiates its
+own loss with respect to its own network's variables, so every shared sub-graph (discriminator, decoder) is crossed
+backwards with a different cotangent per update, which no single backward pass can carry.
+
 Randomness in `train_step` is stateless, seeded by (config.seed, step, replica) (`base.step_seeds`), so a resumed
 run draws exactly the noise the uninterrupted run would have drawn, and no RNG state needs checkpointing.
 """
@@ -39,6 +44,8 @@ from trainer.models.base import (EMBEDDINGS, IMAGE_BYTES, EvaluationSets, Genera
                                  image_split_dataset, make_grid, step_seeds)
 from trainer.models.prior_map import MAX_FIT_IMAGES, PriorMap
 from trainer.models.vaegan_config import VAEGANConfig
+from trainer.networks import fused_norm
+from trainer.precision import scaled_optimizer
 
 # The default KL weight, KL_BETA / feature size: a beta-weighted feature-space ELBO. At beta 1 the aggregate
 # posterior drifts far off N(0, I) (issue 19: prior samples twice the Frechet distance of mapped ones); beta 10 keeps
@@ -79,20 +86,21 @@ class VAEGAN(GenerativeModel):
     def __init__(self, config: VAEGANConfig, **kwargs):
         super().__init__(config, name="vaegan", **kwargs)
         size, z, width = config.image_size, config.latent_dim, config.base_filters
-        self.encoder = networks.build(config.encoder, image_size=size, latent_dim=z, base_filters=width,
-                                      name="encoder")
-        self.decoder = networks.build(config.decoder, image_size=size, latent_dim=z, base_filters=width,
-                                      name="decoder")
-        self.discriminator = networks.build(config.discriminator, image_size=size, base_filters=width,
-                                            feature_stage=config.feature_stage, name="discriminator")
+        with fused_norm.kernels(config.fused_step):
+            self.encoder = networks.build(config.encoder, image_size=size, latent_dim=z, base_filters=width,
+                                          name="encoder")
+            self.decoder = networks.build(config.decoder, image_size=size, latent_dim=z, base_filters=width,
+                                          name="decoder")
+            self.discriminator = networks.build(config.discriminator, image_size=size, base_filters=width,
+                                                feature_stage=config.feature_stage, name="discriminator")
         feature_size = int(np.prod(self.discriminator.outputs[1].shape[1:]))
         self.kl_weight = KL_BETA / feature_size if config.kl_weight is None else config.kl_weight
         self.recon_weight = config.recon_weight
         self.discriminator_loss, self.generator_loss = losses.get_gan_losses(config.gan_loss)
         adam = dict(learning_rate=config.learning_rate, beta_1=config.beta1)
-        self.encoder_optimizer = keras.optimizers.Adam(name="encoder_adam", **adam)
-        self.decoder_optimizer = keras.optimizers.Adam(name="decoder_adam", **adam)
-        self.discriminator_optimizer = keras.optimizers.Adam(name="discriminator_adam", **adam)
+        self.encoder_optimizer = scaled_optimizer(keras.optimizers.Adam(name="encoder_adam", **adam))
+        self.decoder_optimizer = scaled_optimizer(keras.optimizers.Adam(name="decoder_adam", **adam))
+        self.discriminator_optimizer = scaled_optimizer(keras.optimizers.Adam(name="discriminator_adam", **adam))
         self.prior_map = PriorMap(z, name="prior_map")  # fitted by `fit_prior_map`; see prior_map.py
         self.prior_map_stats: dict[str, float] = {}
         noise = np.random.default_rng(config.seed).standard_normal([SAMPLE_GRID_SIZE, z]).astype(np.float32)
@@ -220,7 +228,7 @@ class VAEGAN(GenerativeModel):
             }
         for (optimizer, network), loss in zip(self._optimized_networks(), network_losses.values()):
             variables = network.trainable_variables
-            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            optimizer.apply_gradients(zip(tape.gradient(optimizer.scale_loss(loss), variables), variables))
         del tape
         return {**network_losses, "kl": average(kl), "feature_recon": average(feature_recon),
                 "gan_generator": average(generator_gan)}

@@ -28,3 +28,5 @@ class VAEGANConfig(TrainConfig):
     discriminator: str = option("dcgan_discriminator", "the discriminator network",
                                 choices=choices.network_names(choices.FEATURE_DISCRIMINATOR))
     gan_loss: str = option(choices.NON_SATURATING, "the GAN loss", choices=choices.GAN_LOSSES)
+    fused_step: bool = option(True, "batch norm through TensorFlow's fused kernel: the same maths, faster "
+                              "(false: Keras's own layers, for comparison)")
