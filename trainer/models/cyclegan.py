@@ -6,7 +6,7 @@ PatchGAN networks of `trainer/networks/resnet.py`), its losses (adversarial, LSG
 history pool of generated images each discriminator learns from (`HistoryPool`, TF ops only; `--pool-size` slots
 per image of the per-replica batch) and the learning-rate schedule (`ConstantThenLinearDecay`). Data: unpaired
 domains in `DATA/A/` and `DATA/B/` (the layout `python -m preprocess` writes for `trainA/ trainB/ [testA/ testB/]`).
-Options: `cyclegan_config.py` (`fused_step`: each generator runs once per step on two batches at once, each
+Options: `cyclegan_config.py` (`fused_step`: 3 generator calls per step on stacked batches instead of 6, each
 discriminator once on [real; pooled fake], instance norm through the fused kernel of `networks/fused_norm.py`:
 the same maths in fewer, larger calls).
 The shared loop, checkpoints and export are not here: they only see the `GenerativeModel` contract.
@@ -197,17 +197,21 @@ class CycleGAN(GenerativeModel):
 
     def _translations(self, real_a, real_b, identity: bool):
         """(fake_b, fake_a, cycled_a, cycled_b, same_b, same_a): G_ab(a), G_ba(b), G_ba(G_ab(a)), G_ab(G_ba(b)) and
-        the identity mappings G_ab(b), G_ba(a) (None without `identity`). `fused_step`: 4 generator calls, each on
-        two batches at once ([a; b] through G_ab, ...): exact, as instance norm normalises each image on its own;
-        else 6 calls, one per batch."""
+        the identity mappings G_ab(b), G_ba(a) (None without `identity`). `fused_step`: 3 generator calls on
+        stacked batches (G_ab on [a; b], G_ba on [b; a; G_ab(a)], G_ab on G_ba(b)), exact as instance norm
+        normalises each image on its own; else 6 calls, one per batch."""
         g_ab, g_ba = (lambda x: self.g_ab(x, training=True)), (lambda x: self.g_ba(x, training=True))
-        if self.config.fused_step and identity:
-            fake_b, same_b = tf.split(g_ab(tf.concat([real_a, real_b], 0)), 2)
-            fake_a, same_a = tf.split(g_ba(tf.concat([real_b, real_a], 0)), 2)
-        else:
+        if not self.config.fused_step:
             fake_b, fake_a = g_ab(real_a), g_ba(real_b)
             same_b, same_a = (g_ab(real_b), g_ba(real_a)) if identity else (None, None)
-        return fake_b, fake_a, g_ba(fake_b), g_ab(fake_a), same_b, same_a
+            return fake_b, fake_a, g_ba(fake_b), g_ab(fake_a), same_b, same_a
+        if identity:
+            fake_b, same_b = tf.split(g_ab(tf.concat([real_a, real_b], 0)), 2)
+            fake_a, same_a, cycled_a = tf.split(g_ba(tf.concat([real_b, real_a, fake_b], 0)), 3)
+        else:
+            fake_b, same_b, same_a = g_ab(real_a), None, None
+            fake_a, cycled_a = tf.split(g_ba(tf.concat([real_b, fake_b], 0)), 2)
+        return fake_b, fake_a, cycled_a, g_ab(fake_a), same_b, same_a
 
     def _real_and_fake_scores(self, discriminator, real, fake):
         """D(real), D(fake): one call on [real; fake] with `fused_step` (exact: the PatchGAN normalises per

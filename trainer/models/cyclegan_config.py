@@ -25,10 +25,10 @@ class CycleGANConfig(TrainConfig):
     discriminator: str = option("patchgan_discriminator", "the discriminator network",
                                 choices=choices.network_names(choices.PATCH_DISCRIMINATOR))
     gan_loss: str = option(choices.LSGAN, "the GAN loss", choices=choices.GAN_LOSSES)
-    fused_step: bool = option(True, "one call of each generator on two batches at once, and of each discriminator "
-                              "on [real; pooled fake], per step (4 generator and 2+2 discriminator calls instead of "
-                              "6 and 2+4), instance norm through TensorFlow's fused kernel: the same maths, faster "
-                              "(false: separate calls and Keras's own layers, for comparison)")
+    fused_step: bool = option(True, "generators and discriminators called on stacked batches, per step (3 "
+                              "generator and 2+2 discriminator calls instead of 6 and 2+4), instance norm through "
+                              "TensorFlow's fused kernel: the same maths, faster (false: separate calls and Keras's "
+                              "own layers, for comparison)")
 
     @property
     def resolved_n_blocks(self) -> int:
