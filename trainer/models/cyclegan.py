@@ -146,7 +146,7 @@ class CycleGAN(GenerativeModel):
         def domain_dataset(domain: str) -> tf.data.Dataset:
             return make_dataset(self._domain_files(data_dir, domain, "train"), self.config.image_size,
                                 self._center_crop(data_dir, domain), global_batch_size, training=True, seed=None,
-                                input_context=input_context)
+                                input_context=input_context, cache_mib=self.config.input_cache_mib)
 
         return tf.data.Dataset.zip(tuple(domain_dataset(domain) for domain in DOMAINS))
 

@@ -82,7 +82,8 @@ class GANZoo(GenerativeModel):
         files = train_files(data_dir)
         return make_dataset(files, self.config.image_size, self.config.center_crop,
                             global_batch_size * self.config.n_critic, training=True, seed=None,
-                            labels=self.config.conditional, input_context=input_context)
+                            labels=self.config.conditional, input_context=input_context,
+                            cache_mib=self.config.input_cache_mib)
 
     def fixed_batch(self, data_dir: str):
         return None  # the grids are drawn from fixed noise (and fixed labels)

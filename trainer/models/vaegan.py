@@ -114,7 +114,8 @@ class VAEGAN(GenerativeModel):
         files = train_files(data_dir)
         # seed=None: the op seeds follow the global seed, which the loop sets per (seed, resumed step).
         return make_dataset(files, self.config.image_size, self.config.center_crop, global_batch_size,
-                            training=True, seed=None, input_context=input_context)
+                            training=True, seed=None, input_context=input_context,
+                            cache_mib=self.config.input_cache_mib)
 
     def fixed_batch(self, data_dir: str) -> tf.Tensor:
         """The first RECONSTRUCTION_COUNT val images (train images when there is no val split), center-cropped."""
