@@ -1,6 +1,9 @@
 """The training loop shared by every model: it talks to a `GenerativeModel` only through `trainer/models/base.py`.
 
-Owns: the distributed step (`strategy.run(model.train_step)`, losses SUM-reduced over replicas; XLA only on GPU),
+Owns: the distributed step (`strategy.run(model.train_step)`, losses SUM-reduced over replicas; XLA only on GPU;
+`--steps-per-execution K`: up to K steps per call into TensorFlow, the non-finite and stop checks in the graph, each
+call cut at the next step where the host has work (summary, samples, evaluation, checkpoint, the last step); the
+networks built under the `--precision` policy (`trainer/precision.py`)),
 checkpoints (`tf.train.Checkpoint(step, **model.checkpoint_items())` in `checkpoints/`, every
 `checkpoint_every_steps`, at the end, and on SIGINT/SIGTERM), resume, TensorBoard summaries in `logs/`, sample
 grids in `samples/step_NNNNNNN.png`, evaluations every `eval_every_steps` (`trainer.evaluate.run`, after saving
@@ -42,6 +45,7 @@ from trainer.jobdir import JobDir
 from trainer.models import model_class
 from trainer.models.base import GenerativeModel
 from trainer.progress import Progress
+from trainer.step_function import StepFunction
 
 CHECKPOINTS_TO_KEEP = 3
 SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -138,7 +142,7 @@ class Trainer:
         tf.random.set_seed(data_seed(config.seed, self.step))
         self.iterator = iter(strategy.distribute_datasets_from_function(
             lambda context: self.model.make_train_dataset(self.data_dir, config.batch_size, input_context=context)))
-        self.step_fn = self._make_step_fn()
+        self.step_fn = StepFunction(strategy, self.model, config.jit_compile)
         self.fixed = self.model.fixed_batch(self.data_dir) if self.chief else None
         self.writer = (tf.summary.create_file_writer(self.dirs.local(LOGS)) if self.chief
                        else tf.summary.create_noop_writer())
@@ -158,36 +162,6 @@ class Trainer:
         self.last_saved = step
         self.progress.message(f"resumed from {latest} at step {step}")
         return step
-
-    def _make_step_fn(self):
-        """A tf.function running up to `steps` steps on every replica in one call (`--steps-per-execution`);
-        returns one row per step done: [losses..., stop votes, replicas whose variables are not all finite after
-        the step], all-reduced. It stops early, in the graph, after a step with a stop vote or a non-finite value,
-        so no step runs past one the host would have stopped at."""
-        strategy, model = self.strategy, self.model
-        use_jit = distribute.use_jit(self.config.jit_compile)
-        train_step = tf.function(model.train_step, jit_compile=True) if use_jit else model.train_step
-        checked = distribute.float_variables(model.checkpoint_items().values())
-
-        def replica_step(batch, stop_vote):
-            losses = train_step(batch)
-            self.loss_names = list(losses)  # known once traced
-            non_finite = 1.0 - tf.cast(distribute.all_finite(checked), tf.float32)  # read after the updates
-            return tf.stack([tf.cast(losses[name], tf.float32) for name in self.loss_names] + [stop_vote, non_finite])
-
-        @tf.function
-        def step_fn(iterator, stop_vote, steps):
-            rows = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False)
-            done, going = tf.constant(0), tf.constant(True)
-            while going and done < steps:
-                packed = strategy.run(replica_step, args=(next(iterator), stop_vote))
-                row = strategy.reduce(tf.distribute.ReduceOp.SUM, packed, axis=None)
-                rows = rows.write(done, row)
-                done += 1
-                going = tf.logical_and(tf.reduce_all(tf.math.is_finite(row)), tf.reduce_all(row[-2:] == 0.0))
-            return rows.stack()
-
-        return step_fn
 
     def _steps_this_call(self) -> int:
         """--steps-per-execution, cut at the next step where the host has something to do (a summary, sample grid,
@@ -216,7 +190,7 @@ class Trainer:
         while self.step < config.max_steps:
             started = time.perf_counter()
             vote = 1.0 if self.signals.received is not None else 0.0
-            rows = self.step_fn(self.iterator, tf.constant(vote), tf.constant(self._steps_this_call())).numpy()
+            rows = self.step_fn(self.iterator, vote, self._steps_this_call()).numpy()
             now = time.perf_counter()
             for values in rows:
                 if self._after_step(values, result, interval, run_started, started, now, len(rows)):
@@ -240,7 +214,7 @@ class Trainer:
         """The host's share of one finished step (`values`: its all-reduced row); True: a worker asked to stop."""
         config = self.config
         self.step += 1
-        losses = {name: float(v) for name, v in zip(self.loss_names, values[:-2])}
+        losses = {name: float(v) for name, v in zip(self.step_fn.loss_names, values[:-2])}
         first_step = result.first_step_seconds is None
         if first_step:  # tracing: timed on its own, left out of every rate
             result.first_step_seconds = now - run_started
