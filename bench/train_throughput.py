@@ -10,7 +10,8 @@ summaries, sample grids, checkpoints) of `after`, against its bare step (goal: >
 
 Each variant runs in its own process (so that its peak RSS is its own), and the processes take turns, round after
 round (before, after, before, ...), so that the load of a shared machine hits both alike: the rates printed are
-medians over rounds, with the load average. The default width (--base-filters 16, not the model default 64) keeps
+medians over rounds, with the load average, and so is the CPU time per image (all threads of the
+process: the work done, less sensitive to what else runs). The default width (--base-filters 16, not the model default 64) keeps
 the run to a few minutes on 2 CPU cores; every setting is printed. The data are generated blob images, stored like
 `python -m preprocess` does without --center-crop (load size 1.125x, random crop + flip in the trainer).
 """
@@ -53,6 +54,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, every thread (on a shared machine: the work done, whoever else runs)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def write_data(model: str, data_dir: str, image_size: int, images: int) -> None:
@@ -102,7 +109,7 @@ def make_config(model: str, args, data_dir: str, job_dir: str, fused: bool):
 
 def worker(connection, config) -> None:
     """One variant's process: builds the model and its bare step, then answers the parent's commands:
-    ("steps", n) -> seconds of n steps; ("flops",) -> FLOPs per image; ("rss",) -> peak RSS MiB;
+    ("steps", n) -> (wall, CPU) seconds of n steps; ("flops",) -> FLOPs per image; ("rss",) -> peak RSS MiB;
     ("loop",) -> (images/s, first-step seconds) of the full loop; ("stop",)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -121,11 +128,11 @@ def worker(connection, config) -> None:
     while True:
         command, *rest = connection.recv()
         if command == "steps":
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), cpu_seconds()
             for _ in range(rest[0]):
                 losses = step(batch)
             tf.nest.map_structure(lambda t: t.numpy(), losses)
-            connection.send(time.perf_counter() - started)
+            connection.send((time.perf_counter() - started, cpu_seconds() - cpu_started))
         elif command == "flops":
             connection.send(step_flops(step, batch) / config.batch_size)
         elif command == "rss":
@@ -168,10 +175,11 @@ def measure(model: str, args, peak: float) -> list[dict]:
             flops = connection.recv()
             connection.send(("rss",))
             rss = connection.recv()
-            rates = [args.steps * config.batch_size / s for s in seconds[variant]]
+            rates = [args.steps * config.batch_size / wall for wall, _ in seconds[variant]]
             rate = statistics.median(rates)
+            cpu = statistics.median(cpu / (args.steps * config.batch_size) for _, cpu in seconds[variant])
             row = dict(model=f"{model} {config.image_size}px b{config.batch_size}", variant=variant, rate=rate,
-                       spread=(min(rates), max(rates)), flops=flops, gflops=rate * flops / 1e9, rss=rss)
+                       spread=(min(rates), max(rates)), flops=flops, gflops=rate * flops / 1e9, rss=rss, cpu=cpu)
             row["fraction"] = row["gflops"] / peak
             if variant == "after" and args.loop_steps:
                 connection.send(("loop",))
@@ -188,14 +196,15 @@ def print_table(rows: list[dict], peaks: list[float], load: tuple) -> None:
     print(f"\nmeasured fp32 peak ({PEAK_MATRIX}x{PEAK_MATRIX} tf.matmul loop, this process): "
           f"{max(peaks):.1f} GFLOP/s (runs: {', '.join(f'{p:.1f}' for p in peaks)}); "
           f"load average before / after: {load[0]:.2f} / {load[1]:.2f} on {os.cpu_count()} cores")
-    print("model                 variant  img/s (median; min-max)   speed-up  GFLOP/img  GFLOP/s  of peak  "
-          "peak RSS MiB (vs before)")
+    print("model                 variant  img/s (median; min-max)   speed-up  CPU ms/img (speed-up)  GFLOP/img  "
+          "GFLOP/s  of peak  peak RSS MiB (vs before)")
     before = {}
     for row in rows:
         base = before.setdefault(row["model"], row)
         low, high = row["spread"]
         print(f"{row['model']:<21} {row['variant']:<7}  {row['rate']:7.1f} ({low:6.1f}-{high:6.1f})     "
-              f"{row['rate'] / base['rate']:6.2f}x  {row['flops'] / 1e9:9.3f}  {row['gflops']:7.1f}  "
+              f"{row['rate'] / base['rate']:6.2f}x  {1e3 * row['cpu']:10.1f} ({base['cpu'] / row['cpu']:4.2f}x)  "
+              f"{row['flops'] / 1e9:9.3f}  {row['gflops']:7.1f}  "
               f"{row['fraction']:6.1%}  {row['rss']:7.0f} ({row['rss'] / base['rss'] - 1:+.1%})")
     loops = [row for row in rows if "loop" in row]
     if loops:
