@@ -10,9 +10,9 @@ summaries, sample grids, checkpoints) of `after`, against its bare step (goal: >
 
 Each variant runs in its own process (so that its peak RSS is its own), and the processes take turns, round after
 round (before, after, before, ...), so that the load of a shared machine hits both alike: the rates printed are
-medians over rounds, with the load average, and so is the CPU time per image (all threads of the
-process: the work done, less sensitive to what else runs). The default width (--base-filters 16, not the model default 64) keeps
-the run to a few minutes on 2 CPU cores; every setting is printed. The data are generated blob images, stored like
+medians over rounds, with the load average, and so is the CPU time per image (all threads of the process: the
+work done, less sensitive to what else runs). The default width (--base-filters 16, not the model default 64)
+keeps the run to a few minutes on 2 CPU cores; every setting is printed. The data are generated blob images, stored like
 `python -m preprocess` does without --center-crop (load size 1.125x, random crop + flip in the trainer).
 """
 from __future__ import annotations
