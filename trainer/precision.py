@@ -50,8 +50,10 @@ def float32_outputs(network: keras.Model) -> keras.Model:
     if is_mixed() and hasattr(network, "outputs"):
         for tensor in network.outputs:
             layer = tensor._keras_history.operation
-            if not isinstance(layer, keras.layers.InputLayer):
-                layer.dtype_policy = FLOAT32
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            layer.dtype_policy = FLOAT32
+            float32_outputs(layer)  # a nested network (cgan's generator body): its own output layers too
     return network
 
 
