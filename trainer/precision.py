@@ -57,9 +57,11 @@ def float32_outputs(network: keras.Model) -> keras.Model:
     return network
 
 
-def scaled_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
-    """`optimizer`, wrapped in dynamic loss scaling under mixed_float16 (models take gradients of
-    `optimizer.scale_loss(loss)`, which `apply_gradients` unscales; a step with non-finite gradients is skipped)."""
-    if keras.config.dtype_policy().compute_dtype == "float16":
+def scaled_optimizer(optimizer: keras.optimizers.Optimizer, precision: str) -> keras.optimizers.Optimizer:
+    """`optimizer`, wrapped in dynamic loss scaling when `precision` (the config's) means mixed_float16 (models take
+    gradients of `optimizer.scale_loss(loss)`, which `apply_gradients` unscales; a step with non-finite gradients is
+    skipped). Decided by the config, not the global policy, so that a model rebuilt from a job's config for export
+    or evaluation has the optimizers its checkpoints hold."""
+    if resolve(precision) == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer, name=f"{optimizer.name}_loss_scale")
     return optimizer

@@ -172,8 +172,10 @@ class CycleGAN(GenerativeModel):
             self.g_ba = networks.build(cfg.generator, name="g_ba", **generator)
             self.d_a = networks.build(cfg.discriminator, name="d_a", **discriminator)
             self.d_b = networks.build(cfg.discriminator, name="d_b", **discriminator)
-        self.g_optimizer = scaled_optimizer(keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="g_optimizer"))
-        self.d_optimizer = scaled_optimizer(keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="d_optimizer"))
+        self.g_optimizer = scaled_optimizer(keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="g_optimizer"),
+                                            cfg.precision)
+        self.d_optimizer = scaled_optimizer(keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="d_optimizer"),
+                                            cfg.precision)
         self.g_optimizer.build(self._generator_variables())
         self.d_optimizer.build(self._discriminator_variables())
         slots = self.pool_slots()

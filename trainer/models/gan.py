@@ -38,8 +38,9 @@ def make_optimizer(config: GANZooConfig, learning_rate: float, name: str, ema: f
     if ema:
         kwargs.update(use_ema=True, ema_momentum=ema)
     if config.optimizer == "rmsprop":
-        return scaled_optimizer(keras.optimizers.RMSprop(**kwargs))
-    return scaled_optimizer(keras.optimizers.Adam(beta_1=config.beta1, beta_2=config.beta2, **kwargs))
+        return scaled_optimizer(keras.optimizers.RMSprop(**kwargs), config.precision)
+    return scaled_optimizer(keras.optimizers.Adam(beta_1=config.beta1, beta_2=config.beta2, **kwargs),
+                            config.precision)
 
 
 class GANZoo(GenerativeModel):

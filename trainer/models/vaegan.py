@@ -97,10 +97,11 @@ class VAEGAN(GenerativeModel):
         self.kl_weight = KL_BETA / feature_size if config.kl_weight is None else config.kl_weight
         self.recon_weight = config.recon_weight
         self.discriminator_loss, self.generator_loss = losses.get_gan_losses(config.gan_loss)
-        adam = dict(learning_rate=config.learning_rate, beta_1=config.beta1)
-        self.encoder_optimizer = scaled_optimizer(keras.optimizers.Adam(name="encoder_adam", **adam))
-        self.decoder_optimizer = scaled_optimizer(keras.optimizers.Adam(name="decoder_adam", **adam))
-        self.discriminator_optimizer = scaled_optimizer(keras.optimizers.Adam(name="discriminator_adam", **adam))
+        adam, precision = dict(learning_rate=config.learning_rate, beta_1=config.beta1), config.precision
+        self.encoder_optimizer = scaled_optimizer(keras.optimizers.Adam(name="encoder_adam", **adam), precision)
+        self.decoder_optimizer = scaled_optimizer(keras.optimizers.Adam(name="decoder_adam", **adam), precision)
+        self.discriminator_optimizer = scaled_optimizer(keras.optimizers.Adam(name="discriminator_adam", **adam),
+                                                        precision)
         self.prior_map = PriorMap(z, name="prior_map")  # fitted by `fit_prior_map`; see prior_map.py
         self.prior_map_stats: dict[str, float] = {}
         noise = np.random.default_rng(config.seed).standard_normal([SAMPLE_GRID_SIZE, z]).astype(np.float32)
