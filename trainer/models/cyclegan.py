@@ -241,9 +241,9 @@ class CycleGAN(GenerativeModel):
             else:
                 identity = tf.zeros_like(cycle)
             g_loss = self._average(total)
+            scaled = self.g_optimizer.scale_loss(g_loss)  # loss scaling (mixed_float16), on the tape
         g_variables = self._generator_variables()
-        self.g_optimizer.apply_gradients(zip(tape.gradient(self.g_optimizer.scale_loss(g_loss), g_variables),
-                                             g_variables))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_variables), g_variables))
 
         pooled_a = self.pool_a.query(tf.stop_gradient(fake_a), seed_a)
         pooled_b = self.pool_b.query(tf.stop_gradient(fake_b), seed_b)
@@ -251,9 +251,9 @@ class CycleGAN(GenerativeModel):
             d_a = self.discriminator_loss(*self._real_and_fake_scores(self.d_a, real_a, pooled_a))
             d_b = self.discriminator_loss(*self._real_and_fake_scores(self.d_b, real_b, pooled_b))
             d_loss = self._average(d_a + d_b)
+            scaled = self.d_optimizer.scale_loss(d_loss)
         d_variables = self._discriminator_variables()
-        self.d_optimizer.apply_gradients(zip(tape.gradient(self.d_optimizer.scale_loss(d_loss), d_variables),
-                                             d_variables))
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_variables), d_variables))
 
         return {
             "g_loss": g_loss,

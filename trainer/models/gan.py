@@ -175,15 +175,17 @@ class GANZoo(GenerativeModel):
                     out["gradient_penalty"] = self._average(penalty)
                     per_example += penalty
                 discriminator_loss = self._average(per_example)
+                scaled = self.discriminator_optimizer.scale_loss(discriminator_loss)  # mixed_float16, on the tape
             variables = self.discriminator.trainable_variables
-            gradients = tape.gradient(self.discriminator_optimizer.scale_loss(discriminator_loss), variables)
+            gradients = tape.gradient(scaled, variables)
             self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
         with tf.GradientTape() as tape:
             fake = self.generate(self._latents(size, seeds[-2]), label_slices[-1], training=True)
             scores = self.critic(diff_augment(fake, self.policy, seeds[-1]), label_slices[-1])
             generator_loss = self._average(self.generator_loss(scores))
+            scaled = self.generator_optimizer.scale_loss(generator_loss)
         variables = self.generator.trainable_variables
-        gradients = tape.gradient(self.generator_optimizer.scale_loss(generator_loss), variables)
+        gradients = tape.gradient(scaled, variables)
         self.generator_optimizer.apply_gradients(zip(gradients, variables))
         return {"generator": generator_loss, "discriminator": discriminator_loss, **out}
 

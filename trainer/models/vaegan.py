@@ -228,9 +228,11 @@ class VAEGAN(GenerativeModel):
                 "decoder": average(self.recon_weight * feature_recon + generator_gan),
                 "discriminator": average(discriminator_gan),
             }
-        for (optimizer, network), loss in zip(self._optimized_networks(), network_losses.values()):
+            scaled = [optimizer.scale_loss(loss)  # loss scaling (mixed_float16), on the tape
+                      for (optimizer, _), loss in zip(self._optimized_networks(), network_losses.values())]
+        for (optimizer, network), loss in zip(self._optimized_networks(), scaled):
             variables = network.trainable_variables
-            optimizer.apply_gradients(zip(tape.gradient(optimizer.scale_loss(loss), variables), variables))
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         del tape
         return {**network_losses, "kl": average(kl), "feature_recon": average(feature_recon),
                 "gan_generator": average(generator_gan)}
