@@ -12,6 +12,8 @@ Owns:
 """
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
 
 from artifacts.captions import CAPTION
@@ -230,18 +232,42 @@ def parse_example(serialized: tf.Tensor) -> dict:
     return tf.io.parse_single_example(serialized, FEATURES)
 
 
-def _training_image(encoded: tf.Tensor, image_size: int, whole: bool) -> tf.Tensor:
-    """A stored PNG as the trainer sees it: center crop (`whole`), else a random crop + flip."""
-    if whole:
-        return decode_and_preprocess(encoded, image_size)
-    return random_crop_flip(tf.io.decode_png(encoded, channels=3), image_size)
+EXTRA_FEATURES = {LABEL: LABEL_FEATURE, CAPTION: CAPTION_FEATURE}  # what a training batch may pair images with
+
+
+def _decoded(serialized: tf.Tensor, image_size: int, whole: bool, extra: str | None):
+    """A record decoded as far as is the same at every epoch: the center crop (`whole`), else the stored uint8
+    image (random crops come later); with an `extra` feature (LABEL, CAPTION), (image, its value)."""
+    example = tf.io.parse_single_example(serialized, {**FEATURES, **(EXTRA_FEATURES[extra] if extra else {})})
+    encoded = example["image/encoded"]
+    image = decode_and_preprocess(encoded, image_size) if whole else tf.io.decode_png(encoded, channels=3)
+    return (image, example[extra]) if extra else image
+
+
+def _finished(image: tf.Tensor, image_size: int, whole: bool) -> tf.Tensor:
+    """A decoded record as the trainer sees it: the center crop as is, else a random crop + flip."""
+    return image if whole else random_crop_flip(image, image_size)
+
+
+def decoded_mib(files: list[str], image_size: int, whole: bool) -> float | None:
+    """Memory the decoded records of `files`' dataset take (every split of its manifest.json counted; None: no
+    manifest beside the shards)."""
+    from artifacts.dataset import read_manifest
+
+    try:
+        manifest = read_manifest(os.path.dirname(files[0]))
+    except (OSError, ValueError):
+        return None
+    side = image_size if whole else int(manifest.get("load_size") or load_size_for(image_size))
+    bytes_per_image = side * side * 3 * (4 if whole else 1)  # float32 center crops, uint8 stored images
+    return sum(int(n) for n in (manifest.get("counts") or {}).values()) * bytes_per_image / 2 ** 20
 
 
 def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_size: int, *,
                  training: bool = True, shuffle_buffer: int = 2048, seed: int | None = None,
                  drop_remainder: bool = True, labels: bool = False, captions: bool = False,
-                 label_maps: bool = False,
-                 input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+                 label_maps: bool = False, input_context: tf.distribute.InputContext | None = None,
+                 cache_mib: int = 0) -> tf.data.Dataset:
     """Batches of float32 [batch, image_size, image_size, 3] in [-1, 1] from TFRecord shards (with `labels`:
     (images, int64 [batch] class ids) pairs; with `captions`: (images, string [batch] captions as written); with
     `label_maps`: (images, int32 [batch, size, size] class-id maps) pairs, each map cropped and flipped together with
@@ -253,6 +279,8 @@ def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_siz
     per replica, and with several input pipelines each keeps only its shard of the records (every N-th record of
     the same deterministic order in every pipeline), before anything is decoded: the pipelines read disjoint
     records and each decodes only its own.
+    cache_mib (training): when this pipeline's decoded records fit in that many MiB (`decoded_mib`), they are
+    decoded once and kept in memory (`Dataset.cache`); the random crops and the shuffle still change every epoch.
     """
     if not files:
         raise ValueError("no TFRecord shards to read")
@@ -266,24 +294,30 @@ def make_dataset(files: list[str], image_size: int, center_crop: bool, batch_siz
                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training or sharded)
     if sharded:
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    if training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
-
     whole = center_crop or not training
+    size = decoded_mib(files, image_size, whole) if training and cache_mib and not label_maps else None
+    pipelines = input_context.num_input_pipelines if input_context is not None else 1
+    cached = size is not None and size / pipelines <= cache_mib
+    extra = LABEL if labels else CAPTION if captions else None
 
-    def _load(serialized):
-        if label_maps:
+    def decode(serialized):
+        if label_maps:  # the image and its map are cropped together: nothing to cache before the crop
             from preprocess.label_maps import training_pair
 
             example = tf.io.parse_single_example(serialized, {**FEATURES, **LABEL_MAP_FEATURES})
             return training_pair(example["image/encoded"], example[LABEL_MAP_FEATURE], image_size, whole)
-        if labels:
-            example = tf.io.parse_single_example(serialized, {**FEATURES, **LABEL_FEATURE})
-            return _training_image(example["image/encoded"], image_size, whole), example[LABEL]
-        if captions:
-            example = tf.io.parse_single_example(serialized, {**FEATURES, **CAPTION_FEATURE})
-            return _training_image(example["image/encoded"], image_size, whole), example[CAPTION]
-        return _training_image(parse_example(serialized)["image/encoded"], image_size, whole)
+        return _decoded(serialized, image_size, whole, extra)
 
-    ds = ds.map(_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    def finish(*decoded):
+        if label_maps:
+            return decoded
+        image = _finished(decoded[0], image_size, whole)
+        return (image, decoded[1]) if extra else image
+
+    if cached:
+        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    load = finish if cached else (lambda serialized: finish(*tf.nest.flatten(decode(serialized))))
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

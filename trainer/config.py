@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -21,6 +22,13 @@ from trainer.evaluate import names as metric_names
 
 AUTO_EVAL_EVERY_STEPS = 500  # --eval-every-steps left unset: evaluate every this many steps (not at the end)
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# A JSON object of option values that replace the built-in defaults of this process's configs (below any
+# config file or flag): lets a whole test run train with, say, {"steps_per_execution": 4}. See `env_defaults`.
+DEFAULTS_ENV = "GENART_TRAIN_DEFAULTS"
+FUSED_STEP_HELP = ("the same maths in fewer, fused ops: batch / instance norm through TensorFlow's fused kernel, and "
+                   "(CycleGAN) 3 generator calls and 2+2 discriminator calls per step on stacked batches instead of "
+                   "6 and 2+4 (false: the old step, for comparison)")
 # Before typed model options, the VAE-GAN's settings lived in an untyped dict, {"extra": {"recon_weight": 5}}.
 LEGACY_EXTRA = "extra"
 TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
@@ -93,6 +101,16 @@ class TrainConfig:
                            "device; multi_worker reads TF_CONFIG", choices=STRATEGIES)
     jit_compile: bool | None = option(None, "XLA-compile the train step (true or false)",
                                       default_text="true on GPU only")
+    steps_per_execution: int = option(
+        1, "training steps per call into TensorFlow (one host round trip per call); checkpoints, summaries, "
+        "samples, evaluations and signals still land on their exact steps", minimum=1)
+    precision: str = option(
+        "auto", "float32, or Keras mixed precision for the networks (losses, outputs and exported signatures stay "
+        "float32; float16 uses loss scaling); auto: mixed_bfloat16 on GPUs of compute capability >= 8, "
+        "mixed_float16 on >= 7, else float32 (every CPU)", choices=PRECISIONS)
+    input_cache_mib: int = option(
+        512, "keep the decoded training images in memory (tf.data cache) when they fit in this many MiB; 0: never",
+        minimum=0)
     eval_every_steps: int | None = option(
         None, "evaluate every N steps and at the end, as `python -m trainer.evaluate` does with the digits feature "
         "net (eval/, logs/eval, the progress line; job.json records the best step); 0 = off", minimum=0,
@@ -104,6 +122,14 @@ class TrainConfig:
     sizing: str | None = option(None, "why image_size, base_filters and batch_size have their values when no "
                                 "option set them (trainer/sizing.py): saved, not a flag", flag=False)
     center_crop: bool = option(False, "whether the data was center-cropped: from its manifest.json", flag=False)
+
+    def __post_init__(self):
+        """Options still at their built-in default take the value `GENART_TRAIN_DEFAULTS` gives them, if any."""
+        for key, value in env_defaults(type(self)).items():
+            field = self.field(key)
+            default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+            if getattr(self, key) == default:
+                setattr(self, key, value)
 
     # ---------------------------------------------------------------- what the options are
 
@@ -233,6 +259,29 @@ class TrainConfig:
         except ValueError as err:
             raise ValueError(f"--eval-metrics: {err}") from None
         return self
+
+
+def env_defaults(config_class: type[TrainConfig]) -> dict:
+    """The `GENART_TRAIN_DEFAULTS` values of `config_class`'s keys (typed; other models' keys ignored).
+
+    Lower than everything set explicitly: an option set to a value other than its built-in default (by a flag, a
+    config file or a saved config.json) keeps it; one set to exactly the built-in default cannot be told apart
+    from one left unset, and takes the environment's value.
+    """
+    text = os.environ.get(DEFAULTS_ENV, "").strip()
+    if not text:
+        return {}
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{DEFAULTS_ENV} must be a JSON object of option values: {err}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{DEFAULTS_ENV} must be a JSON object of option values, got {text!r}")
+    try:
+        return {key: config_class._typed(key, value) for key, value in values.items()
+                if key in config_class.__dataclass_fields__}
+    except ValueError as err:
+        raise ValueError(f"{DEFAULTS_ENV}: {err}") from None
 
 
 # ---------------------------------------------------------------- flags and --help

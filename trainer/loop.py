@@ -1,6 +1,9 @@
 """The training loop shared by every model: it talks to a `GenerativeModel` only through `trainer/models/base.py`.
 
-Owns: the distributed step (`strategy.run(model.train_step)`, losses SUM-reduced over replicas; XLA only on GPU),
+Owns: the distributed step (`strategy.run(model.train_step)`, losses SUM-reduced over replicas; XLA only on GPU;
+`--steps-per-execution K`: up to K steps per call into TensorFlow, the non-finite and stop checks in the graph, each
+call cut at the next step where the host has work (summary, samples, evaluation, checkpoint, the last step); the
+networks built under the `--precision` policy (`trainer/precision.py`)),
 checkpoints (`tf.train.Checkpoint(step, **model.checkpoint_items())` in `checkpoints/`, every
 `checkpoint_every_steps`, at the end, and on SIGINT/SIGTERM), resume, TensorBoard summaries in `logs/`, sample
 grids in `samples/step_NNNNNNN.png`, evaluations every `eval_every_steps` (`trainer.evaluate.run`, after saving
@@ -36,12 +39,13 @@ import tensorflow as tf
 
 from artifacts import jobs, storage
 from artifacts.jobs import CHECKPOINTS, EVAL, LOGS, SAMPLES
-from trainer import distribute, export
+from trainer import distribute, export, precision
 from trainer.config import TrainConfig
 from trainer.jobdir import JobDir
 from trainer.models import model_class
 from trainer.models.base import GenerativeModel
 from trainer.progress import Progress
+from trainer.step_function import StepFunction
 
 CHECKPOINTS_TO_KEEP = 3
 SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -127,7 +131,7 @@ class Trainer:
             storage.write_text(jobs.config_path(config.job_dir), config.to_json())
         self.data_dir = self.dirs.stage_data(config.data_dir)
         keras.utils.set_random_seed(config.seed)  # identical initial weights for identical configs
-        with strategy.scope():
+        with strategy.scope(), precision.policy(config.precision):
             self.model = model_class(config.model)(config)
             self.model.build_for_training()
             self.step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -138,7 +142,7 @@ class Trainer:
         tf.random.set_seed(data_seed(config.seed, self.step))
         self.iterator = iter(strategy.distribute_datasets_from_function(
             lambda context: self.model.make_train_dataset(self.data_dir, config.batch_size, input_context=context)))
-        self.step_fn = self._make_step_fn()
+        self.step_fn = StepFunction(strategy, self.model, config.jit_compile)
         self.fixed = self.model.fixed_batch(self.data_dir) if self.chief else None
         self.writer = (tf.summary.create_file_writer(self.dirs.local(LOGS)) if self.chief
                        else tf.summary.create_noop_writer())
@@ -159,26 +163,16 @@ class Trainer:
         self.progress.message(f"resumed from {latest} at step {step}")
         return step
 
-    def _make_step_fn(self):
-        """A tf.function running one step on every replica; returns [losses..., stop votes, replicas whose
-        variables are not all finite after the step], all-reduced."""
-        strategy, model = self.strategy, self.model
-        use_jit = distribute.use_jit(self.config.jit_compile)
-        train_step = tf.function(model.train_step, jit_compile=True) if use_jit else model.train_step
-        checked = distribute.float_variables(model.checkpoint_items().values())
-
-        def replica_step(batch, stop_vote):
-            losses = train_step(batch)
-            self.loss_names = list(losses)  # known once traced
-            non_finite = 1.0 - tf.cast(distribute.all_finite(checked), tf.float32)  # read after the updates
-            return tf.stack([tf.cast(losses[name], tf.float32) for name in self.loss_names] + [stop_vote, non_finite])
-
-        @tf.function
-        def step_fn(iterator, stop_vote):
-            packed = strategy.run(replica_step, args=(next(iterator), stop_vote))
-            return strategy.reduce(tf.distribute.ReduceOp.SUM, packed, axis=None)
-
-        return step_fn
+    def _steps_this_call(self) -> int:
+        """--steps-per-execution, cut at the next step where the host has something to do (a summary, sample grid,
+        evaluation, checkpoint, the last step); 1 for a run's first step (timed on its own: tracing)."""
+        config, step = self.config, self.step
+        if self.first_call:
+            return 1
+        intervals = [config.summary_every_steps, config.sample_every_steps, config.checkpoint_every_steps,
+                     self.eval_every]
+        next_stop = min([config.max_steps] + [(step // every + 1) * every for every in intervals if every])
+        return max(1, min(config.steps_per_execution, next_stop - step))
 
     # ---------------------------------------------------------------- the loop
 
@@ -192,33 +186,16 @@ class Trainer:
             self._write_samples(0, result)
         run_started = time.perf_counter()
         interval = _Interval(self.step, run_started, config.batch_size)
+        self.first_call = True
         while self.step < config.max_steps:
             started = time.perf_counter()
             vote = 1.0 if self.signals.received is not None else 0.0
-            values = self.step_fn(self.iterator, tf.constant(vote)).numpy()
-            self.step += 1
-            losses = {name: float(v) for name, v in zip(self.loss_names, values[:-2])}
+            rows = self.step_fn(self.iterator, vote, self._steps_this_call()).numpy()
             now = time.perf_counter()
-            first_step = result.first_step_seconds is None
-            if first_step:  # tracing: timed on its own, left out of every rate
-                result.first_step_seconds = now - run_started
-                interval.restart_clock(self.step, now)
-            else:
-                result.images_per_second = interval.run_images_per_second(self.step, now)
-            if values[-1] > 0 or not all(math.isfinite(v) for v in losses.values()):
-                raise NonFiniteLoss(self._non_finite_message(losses))  # before anything is saved
-            self.progress.update(self.step, losses, None if first_step else now - started)
-            interval.add(losses)
-            if self.step % config.summary_every_steps == 0:
-                self._write_scalars(interval.flush(self.step, now))
-            if self.step % config.sample_every_steps == 0:
-                self._write_samples(self.step, result)
-            if self.eval_every and self.step % self.eval_every == 0:
-                self._evaluate()
-            if values[-2] > 0:  # some worker got SIGINT/SIGTERM: save and stop, all at this step
-                return self._cancel(result)
-            if self.step % config.checkpoint_every_steps == 0:
-                self.save()
+            for values in rows:
+                if self._after_step(values, result, interval, run_started, started, now, len(rows)):
+                    return self._cancel(result)
+            self.first_call = False
         self.save()
         if self.eval_at_end and self.last_evaluated != self.step:
             self._evaluate()
@@ -231,6 +208,34 @@ class Trainer:
         where = f"; SavedModel in {result.export_dir}" if result.export_dir and self.chief else ""
         self.progress.message(f"finished at step {self.step}{where}")
         return result
+
+    def _after_step(self, values, result: TrainResult, interval: "_Interval", run_started: float, started: float,
+                    now: float, steps_in_call: int) -> bool:
+        """The host's share of one finished step (`values`: its all-reduced row); True: a worker asked to stop."""
+        config = self.config
+        self.step += 1
+        losses = {name: float(v) for name, v in zip(self.step_fn.loss_names, values[:-2])}
+        first_step = result.first_step_seconds is None
+        if first_step:  # tracing: timed on its own, left out of every rate
+            result.first_step_seconds = now - run_started
+            interval.restart_clock(self.step, now)
+        else:
+            result.images_per_second = interval.run_images_per_second(self.step, now)
+        if values[-1] > 0 or not all(math.isfinite(v) for v in losses.values()):
+            raise NonFiniteLoss(self._non_finite_message(losses))  # before anything is saved
+        self.progress.update(self.step, losses, None if first_step else (now - started) / steps_in_call)
+        interval.add(losses)
+        if self.step % config.summary_every_steps == 0:
+            self._write_scalars(interval.flush(self.step, now))
+        if self.step % config.sample_every_steps == 0:
+            self._write_samples(self.step, result)
+        if self.eval_every and self.step % self.eval_every == 0:
+            self._evaluate()
+        if values[-2] > 0:  # some worker got SIGINT/SIGTERM: save and stop, all at this step
+            return True
+        if self.step % config.checkpoint_every_steps == 0:
+            self.save()
+        return False
 
     def _non_finite_message(self, losses: dict[str, float]) -> str:
         bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not math.isfinite(v))

@@ -6,7 +6,9 @@ PatchGAN networks of `trainer/networks/resnet.py`), its losses (adversarial, LSG
 history pool of generated images each discriminator learns from (`HistoryPool`, TF ops only; `--pool-size` slots
 per image of the per-replica batch) and the learning-rate schedule (`ConstantThenLinearDecay`). Data: unpaired
 domains in `DATA/A/` and `DATA/B/` (the layout `python -m preprocess` writes for `trainA/ trainB/ [testA/ testB/]`).
-Options: `cyclegan_config.py`.
+Options: `cyclegan_config.py` (`fused_step`: 3 generator calls per step on stacked batches instead of 6, each
+discriminator once on [real; pooled fake], instance norm through the fused kernel of `networks/fused_norm.py`:
+the same maths in fewer, larger calls).
 The shared loop, checkpoints and export are not here: they only see the `GenerativeModel` contract.
 """
 from __future__ import annotations
@@ -20,6 +22,8 @@ from trainer import losses, networks
 from trainer.models.base import (IMAGE_BYTES, EvaluationSets, GenerativeModel, SignatureSpec, image_split_dataset,
                                  make_grid, step_seeds)
 from trainer.models.cyclegan_config import CycleGANConfig
+from trainer.networks import fused_norm
+from trainer.precision import scaled_optimizer
 
 FIXED_IMAGES_PER_DOMAIN = 4   # images per domain in the sample grids
 SWAP_PROBABILITY = 0.5        # once the pool is full: chance of answering with a stored image
@@ -142,7 +146,7 @@ class CycleGAN(GenerativeModel):
         def domain_dataset(domain: str) -> tf.data.Dataset:
             return make_dataset(self._domain_files(data_dir, domain, "train"), self.config.image_size,
                                 self._center_crop(data_dir, domain), global_batch_size, training=True, seed=None,
-                                input_context=input_context)
+                                input_context=input_context, cache_mib=self.config.input_cache_mib)
 
         return tf.data.Dataset.zip(tuple(domain_dataset(domain) for domain in DOMAINS))
 
@@ -163,12 +167,15 @@ class CycleGAN(GenerativeModel):
         size = cfg.image_size
         generator = dict(image_size=size, base_filters=cfg.base_filters, n_blocks=cfg.resolved_n_blocks)
         discriminator = dict(image_size=size, base_filters=cfg.base_filters)
-        self.g_ab = networks.build(cfg.generator, name="g_ab", **generator)
-        self.g_ba = networks.build(cfg.generator, name="g_ba", **generator)
-        self.d_a = networks.build(cfg.discriminator, name="d_a", **discriminator)
-        self.d_b = networks.build(cfg.discriminator, name="d_b", **discriminator)
-        self.g_optimizer = keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="g_optimizer")
-        self.d_optimizer = keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="d_optimizer")
+        with fused_norm.kernels(cfg.fused_step):
+            self.g_ab = networks.build(cfg.generator, name="g_ab", **generator)
+            self.g_ba = networks.build(cfg.generator, name="g_ba", **generator)
+            self.d_a = networks.build(cfg.discriminator, name="d_a", **discriminator)
+            self.d_b = networks.build(cfg.discriminator, name="d_b", **discriminator)
+        self.g_optimizer = scaled_optimizer(keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="g_optimizer"),
+                                            cfg.precision)
+        self.d_optimizer = scaled_optimizer(keras.optimizers.Adam(self.schedule, beta_1=cfg.beta1, name="d_optimizer"),
+                                            cfg.precision)
         self.g_optimizer.build(self._generator_variables())
         self.d_optimizer.build(self._discriminator_variables())
         slots = self.pool_slots()
@@ -190,6 +197,31 @@ class CycleGAN(GenerativeModel):
     def _average(self, per_example: tf.Tensor) -> tf.Tensor:
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
 
+    def _translations(self, real_a, real_b, identity: bool):
+        """(fake_b, fake_a, cycled_a, cycled_b, same_b, same_a): G_ab(a), G_ba(b), G_ba(G_ab(a)), G_ab(G_ba(b)) and
+        the identity mappings G_ab(b), G_ba(a) (None without `identity`). `fused_step`: 3 generator calls on
+        stacked batches (G_ab on [a; b], G_ba on [b; a; G_ab(a)], G_ab on G_ba(b)), exact as instance norm
+        normalises each image on its own; else 6 calls, one per batch."""
+        g_ab, g_ba = (lambda x: self.g_ab(x, training=True)), (lambda x: self.g_ba(x, training=True))
+        if not self.config.fused_step:
+            fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+            same_b, same_a = (g_ab(real_b), g_ba(real_a)) if identity else (None, None)
+            return fake_b, fake_a, g_ba(fake_b), g_ab(fake_a), same_b, same_a
+        if identity:
+            fake_b, same_b = tf.split(g_ab(tf.concat([real_a, real_b], 0)), 2)
+            fake_a, same_a, cycled_a = tf.split(g_ba(tf.concat([real_b, real_a, fake_b], 0)), 3)
+        else:
+            fake_b, same_b, same_a = g_ab(real_a), None, None
+            fake_a, cycled_a = tf.split(g_ba(tf.concat([real_b, fake_b], 0)), 2)
+        return fake_b, fake_a, cycled_a, g_ab(fake_a), same_b, same_a
+
+    def _real_and_fake_scores(self, discriminator, real, fake):
+        """D(real), D(fake): one call on [real; fake] with `fused_step` (exact: the PatchGAN normalises per
+        image), else two."""
+        if self.config.fused_step:
+            return tf.split(discriminator(tf.concat([real, fake], 0), training=True), 2)
+        return discriminator(real, training=True), discriminator(fake, training=True)
+
     def train_step(self, batch) -> dict:
         """Generators first (the discriminators fixed), then both discriminators on real vs pooled fake images."""
         real_a, real_b = batch
@@ -197,31 +229,31 @@ class CycleGAN(GenerativeModel):
         # The pool queries' seeds, read before the update moves the optimizer's step.
         seed_a, seed_b = step_seeds(cfg.seed, self.g_optimizer.iterations)
         with tf.GradientTape() as tape:
-            fake_b = self.g_ab(real_a, training=True)
-            fake_a = self.g_ba(real_b, training=True)
+            fake_b, fake_a, cycled_a, cycled_b, same_b, same_a = self._translations(
+                real_a, real_b, identity=bool(cfg.identity_weight))
             adversarial = (self.generator_loss(self.d_b(fake_b, training=True))
                            + self.generator_loss(self.d_a(fake_a, training=True)))
-            cycle = (losses.l1(self.g_ba(fake_b, training=True), real_a)
-                     + losses.l1(self.g_ab(fake_a, training=True), real_b))
+            cycle = losses.l1(cycled_a, real_a) + losses.l1(cycled_b, real_b)
             total = adversarial + cfg.cycle_weight * cycle
             if cfg.identity_weight:
-                identity = (losses.l1(self.g_ab(real_b, training=True), real_b)
-                            + losses.l1(self.g_ba(real_a, training=True), real_a))
+                identity = losses.l1(same_b, real_b) + losses.l1(same_a, real_a)
                 total += cfg.identity_weight * cfg.cycle_weight * identity
             else:
                 identity = tf.zeros_like(cycle)
             g_loss = self._average(total)
+            scaled = self.g_optimizer.scale_loss(g_loss)  # loss scaling (mixed_float16), on the tape
         g_variables = self._generator_variables()
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_variables), g_variables))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_variables), g_variables))
 
         pooled_a = self.pool_a.query(tf.stop_gradient(fake_a), seed_a)
         pooled_b = self.pool_b.query(tf.stop_gradient(fake_b), seed_b)
         with tf.GradientTape() as tape:
-            d_a = self.discriminator_loss(self.d_a(real_a, training=True), self.d_a(pooled_a, training=True))
-            d_b = self.discriminator_loss(self.d_b(real_b, training=True), self.d_b(pooled_b, training=True))
+            d_a = self.discriminator_loss(*self._real_and_fake_scores(self.d_a, real_a, pooled_a))
+            d_b = self.discriminator_loss(*self._real_and_fake_scores(self.d_b, real_b, pooled_b))
             d_loss = self._average(d_a + d_b)
+            scaled = self.d_optimizer.scale_loss(d_loss)
         d_variables = self._discriminator_variables()
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_variables), d_variables))
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_variables), d_variables))
 
         return {
             "g_loss": g_loss,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trainer import choices
-from trainer.config import TrainConfig, model_default, option
+from trainer.config import FUSED_STEP_HELP, TrainConfig, model_default, option
 
 LARGE_IMAGE_SIZE = 256  # from this size on, the generators have 9 ResNet blocks by default (else 6), as in the paper
 
@@ -25,6 +25,7 @@ class CycleGANConfig(TrainConfig):
     discriminator: str = option("patchgan_discriminator", "the discriminator network",
                                 choices=choices.network_names(choices.PATCH_DISCRIMINATOR))
     gan_loss: str = option(choices.LSGAN, "the GAN loss", choices=choices.GAN_LOSSES)
+    fused_step: bool = option(True, FUSED_STEP_HELP)
 
     @property
     def resolved_n_blocks(self) -> int:

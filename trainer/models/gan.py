@@ -27,6 +27,7 @@ from trainer.choices import ZOO_LOSSES
 from trainer.models.base import (EMBEDDINGS, IMAGE_BYTES, LABEL, EvaluationSets, GenerativeModel, SignatureSpec,
                                  make_grid, step_seeds)
 from trainer.models.gan_config import CHOICES, GANZooConfig, augment_policy
+from trainer.precision import scaled_optimizer
 
 SAMPLE_GRID_SIZE = 64
 GRID_COLUMNS = 8
@@ -37,8 +38,9 @@ def make_optimizer(config: GANZooConfig, learning_rate: float, name: str, ema: f
     if ema:
         kwargs.update(use_ema=True, ema_momentum=ema)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(**kwargs)
-    return keras.optimizers.Adam(beta_1=config.beta1, beta_2=config.beta2, **kwargs)
+        return scaled_optimizer(keras.optimizers.RMSprop(**kwargs), config.precision)
+    return scaled_optimizer(keras.optimizers.Adam(beta_1=config.beta1, beta_2=config.beta2, **kwargs),
+                            config.precision)
 
 
 class GANZoo(GenerativeModel):
@@ -81,7 +83,8 @@ class GANZoo(GenerativeModel):
         files = train_files(data_dir)
         return make_dataset(files, self.config.image_size, self.config.center_crop,
                             global_batch_size * self.config.n_critic, training=True, seed=None,
-                            labels=self.config.conditional, input_context=input_context)
+                            labels=self.config.conditional, input_context=input_context,
+                            cache_mib=self.config.input_cache_mib)
 
     def fixed_batch(self, data_dir: str):
         return None  # the grids are drawn from fixed noise (and fixed labels)
@@ -118,7 +121,7 @@ class GANZoo(GenerativeModel):
         from the optimizer's moving averages; the live weights before the first step)."""
         if self.ema_generator is None:
             return self.generator
-        optimizer = self.generator_optimizer
+        optimizer = getattr(self.generator_optimizer, "inner_optimizer", self.generator_optimizer)  # loss scaling
         trained = int(optimizer.iterations.numpy()) > 0
         sources = optimizer._model_variables_moving_average if trained else self.generator.trainable_variables
         for target, source in zip(self.ema_generator.trainable_variables, sources):
@@ -172,15 +175,18 @@ class GANZoo(GenerativeModel):
                     out["gradient_penalty"] = self._average(penalty)
                     per_example += penalty
                 discriminator_loss = self._average(per_example)
+                scaled = self.discriminator_optimizer.scale_loss(discriminator_loss)  # mixed_float16, on the tape
             variables = self.discriminator.trainable_variables
-            self.discriminator_optimizer.apply_gradients(zip(tape.gradient(discriminator_loss, variables),
-                                                             variables))
+            gradients = tape.gradient(scaled, variables)
+            self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
         with tf.GradientTape() as tape:
             fake = self.generate(self._latents(size, seeds[-2]), label_slices[-1], training=True)
             scores = self.critic(diff_augment(fake, self.policy, seeds[-1]), label_slices[-1])
             generator_loss = self._average(self.generator_loss(scores))
+            scaled = self.generator_optimizer.scale_loss(generator_loss)
         variables = self.generator.trainable_variables
-        self.generator_optimizer.apply_gradients(zip(tape.gradient(generator_loss, variables), variables))
+        gradients = tape.gradient(scaled, variables)
+        self.generator_optimizer.apply_gradients(zip(gradients, variables))
         return {"generator": generator_loss, "discriminator": discriminator_loss, **out}
 
     # ---------------------------------------------------------------- summaries and export

@@ -24,6 +24,11 @@ networks and `gan_loss` the GAN loss. Prior samples and both export signatures g
 (`prior_map.py`: z ~ N(0, I) read as a sample of the training images' aggregate posterior), refitted at every
 sample grid, checkpoint and export.
 
+Speed (`fused_step`, default on): the networks' batch norms run TensorFlow's fused kernel (`networks/fused_norm.py`).
+The step itself has nothing to share: one forward pass feeds all three losses, and each update differentiates its
+own loss with respect to its own network's variables, so every shared sub-graph (discriminator, decoder) is crossed
+backwards with a different cotangent per update, which no single backward pass can carry.
+
 Randomness in `train_step` is stateless, seeded by (config.seed, step, replica) (`base.step_seeds`), so a resumed
 run draws exactly the noise the uninterrupted run would have drawn, and no RNG state needs checkpointing.
 """
@@ -40,6 +45,8 @@ from trainer.models.base import (EMBEDDINGS, IMAGE_BYTES, EvaluationSets, Genera
                                  image_split_dataset, make_grid, step_seeds)
 from trainer.models.prior_map import PriorMap
 from trainer.models.vaegan_config import VAEGANConfig
+from trainer.networks import fused_norm
+from trainer.precision import scaled_optimizer
 
 # The default KL weight, KL_BETA / feature size: a beta-weighted feature-space ELBO. At beta 1 the aggregate
 # posterior drifts far off N(0, I); beta 10 keeps reconstructions faithful and the posteriors wide enough that the
@@ -81,20 +88,22 @@ class VAEGAN(GenerativeModel):
     def __init__(self, config: VAEGANConfig, **kwargs):
         super().__init__(config, name="vaegan", **kwargs)
         size, z, width = config.image_size, config.latent_dim, config.base_filters
-        self.encoder = networks.build(config.encoder, image_size=size, latent_dim=z, base_filters=width,
-                                      name="encoder")
-        self.decoder = networks.build(config.decoder, image_size=size, latent_dim=z, base_filters=width,
-                                      name="decoder")
-        self.discriminator = networks.build(config.discriminator, image_size=size, base_filters=width,
-                                            feature_stage=config.feature_stage, name="discriminator")
+        with fused_norm.kernels(config.fused_step):
+            self.encoder = networks.build(config.encoder, image_size=size, latent_dim=z, base_filters=width,
+                                          name="encoder")
+            self.decoder = networks.build(config.decoder, image_size=size, latent_dim=z, base_filters=width,
+                                          name="decoder")
+            self.discriminator = networks.build(config.discriminator, image_size=size, base_filters=width,
+                                                feature_stage=config.feature_stage, name="discriminator")
         feature_size = int(np.prod(self.discriminator.outputs[1].shape[1:]))
         self.kl_weight = KL_BETA / feature_size if config.kl_weight is None else config.kl_weight
         self.recon_weight = config.recon_weight
         self.discriminator_loss, self.generator_loss = losses.get_gan_losses(config.gan_loss)
-        adam = dict(learning_rate=config.learning_rate, beta_1=config.beta1)
-        self.encoder_optimizer = keras.optimizers.Adam(name="encoder_adam", **adam)
-        self.decoder_optimizer = keras.optimizers.Adam(name="decoder_adam", **adam)
-        self.discriminator_optimizer = keras.optimizers.Adam(name="discriminator_adam", **adam)
+        adam, precision = dict(learning_rate=config.learning_rate, beta_1=config.beta1), config.precision
+        self.encoder_optimizer = scaled_optimizer(keras.optimizers.Adam(name="encoder_adam", **adam), precision)
+        self.decoder_optimizer = scaled_optimizer(keras.optimizers.Adam(name="decoder_adam", **adam), precision)
+        self.discriminator_optimizer = scaled_optimizer(keras.optimizers.Adam(name="discriminator_adam", **adam),
+                                                        precision)
         # fitted by `fit_prior_map`; see prior_map.py
         self.prior_map = PriorMap(z, config.prior_exemplars, name="prior_map")
         self.prior_map_stats: dict[str, float] = {}
@@ -109,7 +118,8 @@ class VAEGAN(GenerativeModel):
         files = train_files(data_dir)
         # seed=None: the op seeds follow the global seed, which the loop sets per (seed, resumed step).
         return make_dataset(files, self.config.image_size, self.config.center_crop, global_batch_size,
-                            training=True, seed=None, input_context=input_context)
+                            training=True, seed=None, input_context=input_context,
+                            cache_mib=self.config.input_cache_mib)
 
     def fixed_batch(self, data_dir: str) -> tf.Tensor:
         """The first RECONSTRUCTION_COUNT val images (train images when there is no val split), center-cropped."""
@@ -220,7 +230,9 @@ class VAEGAN(GenerativeModel):
                 "decoder": average(self.recon_weight * feature_recon + generator_gan),
                 "discriminator": average(discriminator_gan),
             }
-        for (optimizer, network), loss in zip(self._optimized_networks(), network_losses.values()):
+            scaled = [optimizer.scale_loss(loss)  # loss scaling (mixed_float16), on the tape
+                      for (optimizer, _), loss in zip(self._optimized_networks(), network_losses.values())]
+        for (optimizer, network), loss in zip(self._optimized_networks(), scaled):
             variables = network.trainable_variables
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         del tape

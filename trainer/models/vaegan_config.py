@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from trainer import choices
-from trainer.config import TrainConfig, model_default, option
+from trainer.config import FUSED_STEP_HELP, TrainConfig, model_default, option
 
 
 @dataclass
@@ -31,3 +31,4 @@ class VAEGANConfig(TrainConfig):
     discriminator: str = option("dcgan_discriminator", "the discriminator network",
                                 choices=choices.network_names(choices.FEATURE_DISCRIMINATOR))
     gan_loss: str = option(choices.NON_SATURATING, "the GAN loss", choices=choices.GAN_LOSSES)
+    fused_step: bool = option(True, FUSED_STEP_HELP)

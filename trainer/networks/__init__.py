@@ -11,9 +11,11 @@ from trainer import choices
 
 def build(network: str, /, **kwargs):
     """Build the Keras model registered as `network` with the builder's keyword arguments (which may include the
-    Keras model's own `name`)."""
+    Keras model's own `name`); under a mixed precision policy its outputs stay float32 (`trainer.precision`)."""
+    from trainer.precision import float32_outputs
+
     module, function = choices.network(network).builder.split(":")
-    return getattr(importlib.import_module(module), function)(**kwargs)
+    return float32_outputs(getattr(importlib.import_module(module), function)(**kwargs))
 
 
 def names(role: str | None = None) -> tuple[str, ...]:

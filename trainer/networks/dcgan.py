@@ -19,6 +19,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from trainer.networks.fused_norm import batch_normalization
+
 KERNEL = 5
 MAX_WIDTH_MULTIPLIER = 8
 BN_MOMENTUM = 0.9  # moving statistics settle within a few hundred steps (samples look right early on)
@@ -30,7 +32,7 @@ def batch_norm() -> layers.BatchNormalization:
     """BatchNorm whose training-mode statistics are those of the global batch when the current strategy (the one
     whose scope the network is built in) has several replicas, as they are on one device."""
     synchronized = tf.distribute.get_strategy().num_replicas_in_sync > 1
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, synchronized=synchronized)
+    return batch_normalization(momentum=BN_MOMENTUM, synchronized=synchronized)
 
 
 def stage_count(image_size: int) -> int:

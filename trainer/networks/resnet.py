@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from trainer.networks.fused_norm import instance_normalization
+
 LEAKY_SLOPE = 0.2
 MAX_DISCRIMINATOR_STRIDED = 3    # C64-C128-C256 strided + C512: the 70×70 receptive field
 MIN_PATCH_MAP = 2                # tiny images: fewer strided layers, so the map stays at least 2×2
@@ -42,7 +44,7 @@ class ReflectionPadding2D(layers.Layer):
 
 def instance_norm(name: str | None = None) -> layers.Layer:
     """Instance normalisation: per image and channel, over height and width (with a learned scale and offset)."""
-    return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
+    return instance_normalization(epsilon=1e-5, name=name)
 
 
 def _conv_norm_relu(x, filters: int, kernel: int, stride: int = 1, reflect: int = 0, transpose: bool = False):
