@@ -52,6 +52,7 @@ if __name__ == "__main__":  # `--help`, usage errors and a wrong job dir answer 
     console.import_tensorflow(console.set_verbose())
 
 import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
 from artifacts.export import (ASSETS, DEFAULT_SIGNATURE, EMBEDDINGS, IMAGE_BYTES, KEY, LABEL,  # noqa: E402
                               LABEL_MAP, SAVED_MODEL_PB, TEXT)
 from preprocess.label_maps import decode_label_maps  # noqa: E402
@@ -237,6 +238,22 @@ def restore_checkpoint(model: GenerativeModel, prefix: str, **loop_items) -> str
         with storage.local_copy(model.config.data_dir, "genart-data-") as data_dir:
             model.refresh_sampling(data_dir)
     return prefix
+
+
+def float32_twin(model: GenerativeModel) -> GenerativeModel:
+    """`model` itself when it computes in float32, else the same model rebuilt under the float32 policy with its
+    weights: a mixed-precision job exports float32 graphs, the very ones `python -m trainer.export` rebuilds."""
+    from trainer import precision
+
+    if precision.resolve(model.config.precision) == precision.FLOAT32:
+        return model
+    twin = model_class(model.config.model)(model.config)
+    twin.build_for_training()
+    twin_items = twin.checkpoint_items()
+    for name, item in model.checkpoint_items().items():
+        if isinstance(item, keras.layers.Layer):  # the networks (and derived layers such as the prior map)
+            twin_items[name].set_weights(item.get_weights())
+    return twin
 
 
 def export_job(job_dir: str) -> str:

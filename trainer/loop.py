@@ -323,7 +323,7 @@ class Trainer:
         target = self.config.job_dir if self.chief else self.dirs.root
         self._refresh_sampling()
         try:
-            return export.export_model(self.model, target)
+            return export.export_model(export.float32_twin(self.model), target)
         except Exception as err:
             raise RuntimeError(f"training finished at step {self.step} but the export failed: {err}") from err
 
