@@ -166,7 +166,7 @@ def test_resume_stays_exact_with_the_prior_map_in_the_checkpoint(data, tmp_path)
     optimizer at its step, and each checkpoint's map is the fit of that checkpoint's own weights."""
     import tensorflow as tf
 
-    from trainer import export, loop
+    from trainer import export, loop, precision
 
     tiny = ["--image-size", "32", "--base-filters", "4", "--latent-dim", "6", "--batch-size", "4",
             "--checkpoint-every-steps", "2", "--sample-every-steps", "3", "--summary-every-steps", "1",
@@ -198,7 +198,8 @@ def test_resume_stays_exact_with_the_prior_map_in_the_checkpoint(data, tmp_path)
     final = reader("resumed", 4)
     assert {int(final.get_tensor(f"{network}_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
             for network in ("encoder", "decoder", "discriminator")} == {4}
-    model = _tiny_model()
+    with precision.policy(config.precision):  # the job's own (GENART_TRAIN_DEFAULTS may make it mixed)
+        model = _tiny_model()
     export.restore_checkpoint(model, str(tmp_path / "resumed" / "checkpoints" / "ckpt-4"))
     saved = {name: model.prior_map.get_weights()[i] for i, name in enumerate(("count", "centres", "spreads"))}
     model.fit_prior_map(data)
