@@ -20,8 +20,11 @@ class StepFunction:
         self.checked = distribute.float_variables(model.checkpoint_items().values())
         self.loss_names: list[str] = []  # known once traced
         self.function = tf.function(self._steps)
+        self.one_step = tf.function(self._one_step)  # no loop in the graph: what --steps-per-execution 1 runs
 
     def __call__(self, iterator, stop_vote: float, steps: int):
+        if steps == 1:
+            return self.one_step(iterator, tf.constant(stop_vote))
         return self.function(iterator, tf.constant(stop_vote), tf.constant(steps))
 
     def _replica_step(self, batch, stop_vote):
@@ -30,12 +33,18 @@ class StepFunction:
         non_finite = 1.0 - tf.cast(distribute.all_finite(self.checked), tf.float32)  # read after the updates
         return tf.stack([tf.cast(losses[name], tf.float32) for name in self.loss_names] + [stop_vote, non_finite])
 
+    def _step_row(self, iterator, stop_vote):
+        packed = self.strategy.run(self._replica_step, args=(next(iterator), stop_vote))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, packed, axis=None)
+
+    def _one_step(self, iterator, stop_vote):
+        return self._step_row(iterator, stop_vote)[None]
+
     def _steps(self, iterator, stop_vote, steps):
         rows = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False)
         done, going = tf.constant(0), tf.constant(True)
         while going and done < steps:
-            packed = self.strategy.run(self._replica_step, args=(next(iterator), stop_vote))
-            row = self.strategy.reduce(tf.distribute.ReduceOp.SUM, packed, axis=None)
+            row = self._step_row(iterator, stop_vote)
             rows = rows.write(done, row)
             done += 1
             going = tf.logical_and(tf.reduce_all(tf.math.is_finite(row)), tf.reduce_all(row[-2:] == 0.0))

@@ -73,6 +73,11 @@ class GenerativeModel(keras.Model):
         super().__init__(**kwargs)
         self.config = config
 
+    def build(self, input_shape=None) -> None:
+        """Every network is built when the model is made (`build_for_training` builds the optimizers): nothing is
+        left for Keras to build on the first call."""
+        self.built = True
+
     # ---- data
     def make_train_dataset(self, data_dir: str, global_batch_size: int,
                            input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
