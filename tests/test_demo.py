@@ -224,7 +224,10 @@ def test_ctrl_c_during_training_stops_everything(checkout, tmp_path):
     home = str(tmp_path / "home")
     proc = subprocess.Popen([os.path.join(checkout, "scripts", "demo.sh")], cwd=tmp_path,
                             env=_demo_env(home, 100000), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            # as a terminal runs it: a pytest started in the background (`cmd &` without job
+                            # control) ignores SIGINT, and a shell that starts with SIGINT ignored cannot trap it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
