@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--n-blocks", type=int, default=None, help="CycleGAN ResNet blocks (default: the model's)")
     parser.add_argument("--steps", type=int, default=6, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of before / after")
-    parser.add_argument("--loop-steps", type=int, default=30, help="steps of the full loop (0: skip it)")
+    parser.add_argument("--loop-steps", type=int, default=100, help="steps of the full loop (0: skip it)")
     parser.add_argument("--steps-per-execution", type=int, default=1, help="the full loop's")
     parser.add_argument("--images", type=int, default=256, help="generated training images")
     return parser.parse_args(argv)
@@ -115,16 +115,17 @@ def worker(connection, config) -> None:
     import tensorflow as tf
     from step_flops import step_flops
 
-    from trainer import loop
+    from trainer import loop, threads
     from trainer.models import model_class
 
+    layout = threads.split_for_branches(model_class(config.model).parallel_branches(config))  # as the loop does
     model = model_class(config.model)(config)
     model.build_for_training()
     batch = next(iter(model.make_train_dataset(config.data_dir, config.batch_size)))  # materialised once
     step = tf.function(model.train_step)
     for _ in range(2):  # tracing, then a warm-up step
         tf.nest.map_structure(lambda t: t.numpy(), step(batch))
-    connection.send("ready")
+    connection.send(layout or "TensorFlow's default thread pools")
     while True:
         command, *rest = connection.recv()
         if command == "steps":
@@ -152,18 +153,19 @@ def measure(model: str, args, peak: float) -> list[dict]:
         data_dir = os.path.join(work, "data")
         image_size = args.image_size or ROW_IMAGE_SIZES[model]
         write_data(model, data_dir, image_size, args.images)
-        workers = {}
+        workers, layouts = {}, {}
         for variant, fused in VARIANTS.items():
             config = make_config(model, args, data_dir, os.path.join(work, variant), fused)
             parent, child = context.Pipe()
             process = context.Process(target=worker, args=(child, config), daemon=True)
             process.start()
             workers[variant] = (parent, process, config)
-            parent.recv()  # one at a time: tracing is not timed, but keeps the CPU busy
+            layouts[variant] = parent.recv()  # one at a time: tracing is not timed, but keeps the CPU busy
         config = workers["after"][2]
         print(f"settings: model={model} image_size={config.image_size} batch_size={config.batch_size} "
               f"base_filters={args.base_filters} latent_dim={args.latent_dim} steps/round={args.steps} "
-              f"rounds={args.rounds} (before, after alternating)", flush=True)
+              f"rounds={args.rounds} (before, after alternating); threads: "
+              + "; ".join(f"{variant}: {layout}" for variant, layout in layouts.items()), flush=True)
         seconds = {variant: [] for variant in VARIANTS}
         for _ in range(args.rounds):
             for variant, (connection, _, _) in workers.items():

@@ -26,13 +26,16 @@ def tiny_batch(model: str):
     return images(1, 8) if model == "vaegan" else (images(1, 2), images(2, 2))
 
 
-@pytest.mark.parametrize("model", sorted(TINY))
-def test_fused_step_gives_the_losses_and_updates_of_the_unfused_one(model):
+@pytest.mark.parametrize("model, stack_batches", [("vaegan", None), ("cyclegan", False), ("cyclegan", True)])
+def test_fused_step_gives_the_losses_and_updates_of_the_unfused_one(model, stack_batches):
+    """CycleGAN: both layouts of the fused step, the CPU's (separate calls) and the GPU's (stacked batches)."""
     runs = []
     for fused in (False, True):
         keras.utils.set_random_seed(0)
         instance = model_class(model)(config_class(model)(fused_step=fused, **TINY[model]))
         instance.build_for_training()
+        if fused and stack_batches is not None:
+            instance.stack_batches = stack_batches
         step = tf.function(instance.train_step)
         losses = [step(tiny_batch(model)) for _ in range(3)]  # CycleGAN: the pools fill, then swap
         runs.append(([{k: float(v) for k, v in step_losses.items()} for step_losses in losses],
@@ -103,3 +106,41 @@ def test_mixed_bfloat16_run_computes_in_bfloat16_and_exports_float32_signatures(
     assert image_bytes.structured_outputs["embeddings"].dtype == tf.float32
     pngs = embeddings(embeddings=tf.zeros([2, 8]), key=tf.constant(["a", "b"]))["image_bytes"].numpy()
     assert all(png.startswith(b"\x89PNG") for png in pngs)
+
+
+def _fresh_process_threads(branches: int, environment: dict | None = None) -> list[str]:
+    """(what split_for_branches said, inter-op threads, intra-op threads) in a new Python process."""
+    import subprocess
+    import sys
+
+    code = ("import tensorflow as tf; from trainer import threads; said = threads.split_for_branches(%d); "
+            "print(said); print(tf.config.threading.get_inter_op_parallelism_threads()); "
+            "print(tf.config.threading.get_intra_op_parallelism_threads())" % branches)
+    env = {key: value for key, value in os.environ.items() if key not in ("TF_NUM_INTEROP_THREADS",
+                                                                          "TF_NUM_INTRAOP_THREADS")}
+    env.update(environment or {}, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-3:]
+
+
+def test_two_branches_get_the_cores_split_between_them_in_a_fresh_process():
+    from trainer import threads
+
+    cores = threads.cpu_cores()
+    said, inter, intra = _fresh_process_threads(2)
+    assert said.startswith("2 branches side by side") and (inter, intra) == ("2", str(max(1, cores // 2)))
+    assert _fresh_process_threads(1) == ["None", "0", "0"]  # one branch: TensorFlow's defaults (0: its choice)
+    assert _fresh_process_threads(2, {"TF_NUM_INTRAOP_THREADS": "1"})[0] == "None"  # the user's setting wins
+
+
+def test_threads_are_left_alone_once_tensorflow_runs_and_only_the_fused_cyclegan_step_has_branches():
+    from trainer import threads
+
+    tf.constant(1.0) + 1.0  # this process's TensorFlow has started
+    assert threads.split_for_branches(2) is None
+    cyclegan, vaegan = model_class("cyclegan"), model_class("vaegan")
+    assert cyclegan.parallel_branches(config_class("cyclegan")()) == 2
+    assert cyclegan.parallel_branches(config_class("cyclegan")(fused_step=False)) == 1
+    assert vaegan.parallel_branches(config_class("vaegan")()) == 1

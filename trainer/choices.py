@@ -11,7 +11,7 @@ from typing import NamedTuple
 # Roles: what a network takes and returns, i.e. where a model can use it.
 ENCODER = "encoder"                              # image -> (mean, log_variance) of a latent Gaussian
 DECODER = "decoder"                              # latent -> tanh RGB image
-FEATURE_DISCRIMINATOR = "feature_discriminator"  # image -> (real/fake logit, intermediate features)
+FEATURE_DISCRIMINATOR = "feature_discriminator"  # image -> (real/fake logit, features); per image, no batch statistics
 TRANSLATOR = "translator"                        # image -> image of the same size (tanh RGB)
 PATCH_DISCRIMINATOR = "patch_discriminator"      # image -> map of real/fake scores, one per patch
 GENERATOR = "generator"                          # latent (+ class label) -> tanh RGB image

@@ -26,9 +26,10 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # A JSON object of option values that replace the built-in defaults of this process's configs (below any
 # config file or flag): lets a whole test run train with, say, {"steps_per_execution": 4}. See `env_defaults`.
 DEFAULTS_ENV = "GENART_TRAIN_DEFAULTS"
-FUSED_STEP_HELP = ("the same maths in fewer, fused ops: batch / instance norm through TensorFlow's fused kernel, and "
-                   "(CycleGAN) 3 generator calls and 2+2 discriminator calls per step on stacked batches instead of "
-                   "6 and 2+4 (false: the old step, for comparison)")
+FUSED_STEP_HELP = ("the same maths, faster: batch / instance norm through TensorFlow's fused kernel; the VAE-GAN calls "
+                   "its discriminator once per image set, so backward passes skip rows they do not need; CycleGAN "
+                   "runs its RGB convs on 2x2 blocks and its two cycles side by side on CPUs, its generators on "
+                   "stacked batches on GPUs (false: the old step, for comparison)")
 # Before typed model options, the VAE-GAN's settings lived in an untyped dict, {"extra": {"recon_weight": 5}}.
 LEGACY_EXTRA = "extra"
 TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string",

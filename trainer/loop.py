@@ -3,7 +3,8 @@
 Owns: the distributed step (`strategy.run(model.train_step)`, losses SUM-reduced over replicas; XLA only on GPU;
 `--steps-per-execution K`: up to K steps per call into TensorFlow, the non-finite and stop checks in the graph, each
 call cut at the next step where the host has work (summary, samples, evaluation, checkpoint, the last step); the
-networks built under the `--precision` policy (`trainer/precision.py`)),
+networks built under the `--precision` policy (`trainer/precision.py`); on CPUs, a step's independent branches side
+by side (`trainer/threads.py`)),
 checkpoints (`tf.train.Checkpoint(step, **model.checkpoint_items())` in `checkpoints/`, every
 `checkpoint_every_steps`, at the end, and on SIGINT/SIGTERM), resume, TensorBoard summaries in `logs/`, sample
 grids in `samples/step_NNNNNNN.png`, evaluations every `eval_every_steps` (`trainer.evaluate.run`, after saving
@@ -39,7 +40,7 @@ import tensorflow as tf
 
 from artifacts import jobs, storage
 from artifacts.jobs import CHECKPOINTS, EVAL, LOGS, SAMPLES
-from trainer import distribute, export, precision
+from trainer import distribute, export, precision, threads
 from trainer.config import TrainConfig
 from trainer.jobdir import JobDir
 from trainer.models import model_class
@@ -106,7 +107,8 @@ def compose_grids(grids: dict[str, tf.Tensor], gap: int = 4) -> tf.Tensor:
 class Trainer:
     def __init__(self, config: TrainConfig, args=(), stream=None):
         self.config = config
-        # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
+        # Thread pools are fixed when TensorFlow starts; MultiWorkerMirroredStrategy must exist before any other op.
+        self.threads = threads.split_for_branches(model_class(config.model).parallel_branches(config))
         self.strategy = distribute.make_strategy(config.strategy)
         self.chief = distribute.is_chief(self.strategy)
         self.job = jobs.Job.open(config.job_dir, writable=self.chief, model=config.model,
@@ -181,7 +183,8 @@ class Trainer:
         result = TrainResult(state=jobs.RUNNING, step=self.step, model=self.model)
         self.job.set_state(jobs.RUNNING, step=self.step)
         self.progress.message(f"training {config.model} on {distribute.worker_description(self.strategy)}, "
-                              f"step {self.step} -> {config.max_steps}, job dir {config.job_dir}")
+                              f"step {self.step} -> {config.max_steps}, job dir {config.job_dir}"
+                              + (f" ({self.threads})" if self.threads else ""))
         if self.step == 0:
             self._write_samples(0, result)
         run_started = time.perf_counter()

@@ -73,6 +73,12 @@ class GenerativeModel(keras.Model):
         super().__init__(**kwargs)
         self.config = config
 
+    @classmethod
+    def parallel_branches(cls, config: TrainConfig) -> int:
+        """How many independent branches one step of this config has (chains of network calls that meet only in
+        the losses): on CPUs the loop runs them side by side (`trainer/threads.py`). Default 1."""
+        return 1
+
     def build(self, input_shape=None) -> None:
         """Every network is built when the model is made (`build_for_training` builds the optimizers): nothing is
         left for Keras to build on the first call."""

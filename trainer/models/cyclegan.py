@@ -6,9 +6,10 @@ PatchGAN networks of `trainer/networks/resnet.py`), its losses (adversarial, LSG
 history pool of generated images each discriminator learns from (`HistoryPool`, TF ops only; `--pool-size` slots
 per image of the per-replica batch) and the learning-rate schedule (`ConstantThenLinearDecay`). Data: unpaired
 domains in `DATA/A/` and `DATA/B/` (the layout `python -m preprocess` writes for `trainA/ trainB/ [testA/ testB/]`).
-Options: `cyclegan_config.py` (`fused_step`: 3 generator calls per step on stacked batches instead of 6, each
-discriminator once on [real; pooled fake], instance norm through the fused kernel of `networks/fused_norm.py`:
-the same maths in fewer, larger calls).
+Options: `cyclegan_config.py`. `fused_step` (the same maths, faster; false: the old step, for comparison): instance
+norm through the fused kernel (`networks/fused_norm.py`), the RGB convs on 2×2 blocks on CPUs
+(`networks/space_to_depth_conv.py`), each discriminator once on [real; pooled fake]; on GPUs, 3 generator calls
+on stacked batches instead of 6; on CPUs, the two cycles as 2 branches run side by side (`trainer/threads.py`).
 The shared loop, checkpoints and export are not here: they only see the `GenerativeModel` contract.
 """
 from __future__ import annotations
@@ -162,8 +163,16 @@ class CycleGAN(GenerativeModel):
 
     # ---------------------------------------------------------------- training
 
+    @classmethod
+    def parallel_branches(cls, config: CycleGANConfig) -> int:
+        """A -> B -> A and B -> A -> B: separate calls until the losses (the fused step's CPU layout)."""
+        return 2 if config.fused_step else 1
+
     def build_for_training(self) -> None:
         cfg = self.config
+        # The fused step stacks batches on GPUs (one stream: fewer, larger kernels); on CPUs the calls stay apart, as
+        # two branches that run side by side on their share of the cores.
+        self.stack_batches = cfg.fused_step and bool(tf.config.list_physical_devices("GPU"))
         size = cfg.image_size
         generator = dict(image_size=size, base_filters=cfg.base_filters, n_blocks=cfg.resolved_n_blocks)
         discriminator = dict(image_size=size, base_filters=cfg.base_filters)
@@ -199,11 +208,11 @@ class CycleGAN(GenerativeModel):
 
     def _translations(self, real_a, real_b, identity: bool):
         """(fake_b, fake_a, cycled_a, cycled_b, same_b, same_a): G_ab(a), G_ba(b), G_ba(G_ab(a)), G_ab(G_ba(b)) and
-        the identity mappings G_ab(b), G_ba(a) (None without `identity`). `fused_step`: 3 generator calls on
+        the identity mappings G_ab(b), G_ba(a) (None without `identity`). `stack_batches`: 3 generator calls on
         stacked batches (G_ab on [a; b], G_ba on [b; a; G_ab(a)], G_ab on G_ba(b)), exact as instance norm
         normalises each image on its own; else 6 calls, one per batch."""
         g_ab, g_ba = (lambda x: self.g_ab(x, training=True)), (lambda x: self.g_ba(x, training=True))
-        if not self.config.fused_step:
+        if not self.stack_batches:
             fake_b, fake_a = g_ab(real_a), g_ba(real_b)
             same_b, same_a = (g_ab(real_b), g_ba(real_a)) if identity else (None, None)
             return fake_b, fake_a, g_ba(fake_b), g_ab(fake_a), same_b, same_a

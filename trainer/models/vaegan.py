@@ -24,10 +24,12 @@ networks and `gan_loss` the GAN loss. Prior samples and both export signatures g
 (`prior_map.py`: z ~ N(0, I) read as a sample of the training images' aggregate posterior), refitted at every
 sample grid, checkpoint and export.
 
-Speed (`fused_step`, default on): the networks' batch norms run TensorFlow's fused kernel (`networks/fused_norm.py`).
-The step itself has nothing to share: one forward pass feeds all three losses, and each update differentiates its
-own loss with respect to its own network's variables, so every shared sub-graph (discriminator, decoder) is crossed
-backwards with a different cotangent per update, which no single backward pass can carry.
+Speed (`fused_step`, default on): the networks' batch norms run TensorFlow's fused kernel (`networks/fused_norm.py`),
+and the discriminator is called once per set (real, reconstructions, prior samples) instead of once on the three
+stacked: the encoder's and decoder's backward passes then run over the rows they need only, not over zero
+cotangents for the others (the discriminator has no batch statistics, so this is exact). Nothing more is shared:
+each update differentiates its own loss with respect to its own network's variables, so every shared sub-graph
+(discriminator, decoder) is crossed backwards with a different cotangent per update.
 
 Randomness in `train_step` is stateless, seeded by (config.seed, step, replica) (`base.step_seeds`), so a resumed
 run draws exactly the noise the uninterrupted run would have drawn, and no RNG state needs checkpointing.
@@ -215,10 +217,14 @@ class VAEGAN(GenerativeModel):
             latents = mean + tf.exp(0.5 * log_variance) * eps
             reconstructions, prior_images = tf.split(
                 self.decode(tf.concat([latents, prior_latents], 0), training=True), 2)
-            logits, features = self.discriminator(tf.concat([images, reconstructions, prior_images], 0),
-                                                  training=True)
-            real_logits, recon_logits, prior_logits = tf.split(logits, 3)
-            real_features, recon_features, _ = tf.split(features, 3)
+            if self.config.fused_step:
+                (real_logits, real_features), (recon_logits, recon_features), (prior_logits, _) = (
+                    self.discriminator(x, training=True) for x in (images, reconstructions, prior_images))
+            else:
+                logits, features = self.discriminator(tf.concat([images, reconstructions, prior_images], 0),
+                                                      training=True)
+                real_logits, recon_logits, prior_logits = tf.split(logits, 3)
+                real_features, recon_features, _ = tf.split(features, 3)
 
             kl = losses.kl_divergence(mean, log_variance)
             feature_recon = losses.l2(*standardize(tf.stop_gradient(real_features), recon_features))

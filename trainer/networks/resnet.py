@@ -11,6 +11,7 @@ import keras
 from keras import layers
 
 from trainer.networks.fused_norm import instance_normalization
+from trainer.networks.space_to_depth_conv import valid_conv2d
 
 LEAKY_SLOPE = 0.2
 MAX_DISCRIMINATOR_STRIDED = 3    # C64-C128-C256 strided + C512: the 70×70 receptive field
@@ -50,18 +51,17 @@ def instance_norm(name: str | None = None) -> layers.Layer:
 def _conv_norm_relu(x, filters: int, kernel: int, stride: int = 1, reflect: int = 0, transpose: bool = False):
     """[reflection pad] → conv (or stride-2 transposed conv) → instance norm → ReLU."""
     if reflect:
-        x = ReflectionPadding2D(reflect)(x)
-    conv = layers.Conv2DTranspose if transpose else layers.Conv2D
-    padding = "valid" if reflect else "same"
-    x = conv(filters, kernel, strides=stride, padding=padding, use_bias=False, kernel_initializer=_init())(x)
+        x = valid_conv2d(ReflectionPadding2D(reflect)(x), filters, kernel, use_bias=False, kernel_initializer=_init())
+    else:
+        conv = layers.Conv2DTranspose if transpose else layers.Conv2D
+        x = conv(filters, kernel, strides=stride, padding="same", use_bias=False, kernel_initializer=_init())(x)
     return layers.ReLU()(instance_norm()(x))
 
 
 def _residual_block(x, filters: int):
     """R-k: two reflection-padded 3×3 convs with instance norm, added to the input."""
     y = _conv_norm_relu(x, filters, 3, reflect=1)
-    y = ReflectionPadding2D(1)(y)
-    y = layers.Conv2D(filters, 3, padding="valid", use_bias=False, kernel_initializer=_init())(y)
+    y = valid_conv2d(ReflectionPadding2D(1)(y), filters, 3, use_bias=False, kernel_initializer=_init())
     y = instance_norm()(y)
     return layers.Add()([x, y])
 
@@ -81,8 +81,7 @@ def resnet_generator(image_size: int | None = None, base_filters: int = 64, n_bl
         x = _residual_block(x, 4 * f)
     x = _conv_norm_relu(x, 2 * f, 3, stride=2, transpose=True)
     x = _conv_norm_relu(x, f, 3, stride=2, transpose=True)
-    x = ReflectionPadding2D(3)(x)
-    x = layers.Conv2D(3, 7, padding="valid", kernel_initializer=_init())(x)
+    x = valid_conv2d(ReflectionPadding2D(3)(x), 3, 7, kernel_initializer=_init())
     outputs = layers.Activation("tanh", dtype="float32", name="translated")(x)
     return keras.Model(inputs, outputs, name=name)
 
