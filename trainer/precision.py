@@ -16,7 +16,7 @@ FLOAT32 = "float32"
 
 def resolve(precision: str) -> str:
     """The policy name `precision` means here: auto is mixed_bfloat16 on GPUs of compute capability >= 8,
-    mixed_float16 on >= 7, float32 otherwise (every CPU: mixed precision is no faster on one)."""
+    mixed_float16 on >= 7, float32 otherwise (every CPU keeps the float32 maths)."""
     if precision != "auto":
         return precision
     import tensorflow as tf
