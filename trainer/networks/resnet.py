@@ -2,8 +2,9 @@
 
 Owns the builders `resnet_generator` and `patchgan_discriminator` (plain functional Keras models whose
 width is set by `base_filters`) and the two small layers they need: `ReflectionPadding2D` and instance
-normalisation (Keras 3 `GroupNormalization(groups=-1)`: one group per channel, no tensorflow-addons).
-Weights start from N(0, 0.02) as in the reference implementation.
+normalisation (one group per channel; the fused kernel of `fused_norm.py` under the fused step). The
+reflection-padded convs go through `valid_conv2d`, which runs the RGB-side ones on 2×2 blocks on CPUs
+(`space_to_depth_conv.py`). Weights start from N(0, 0.02) as in the reference implementation.
 """
 from __future__ import annotations
 

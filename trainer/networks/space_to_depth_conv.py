@@ -26,6 +26,11 @@ def valid_conv2d(x, filters: int, kernel_size: int, **kwargs):
     return (SpaceToDepthConv2D if blocks else layers.Conv2D)(filters, kernel_size, padding="valid", **kwargs)(x)
 
 
+def block_taps(size: int, block: int = BLOCK) -> int:
+    """Taps per side of the block kernel of a size x size kernel: ceil((size + block - 1) / block)."""
+    return -(-(size + block - 1) // block)
+
+
 def block_kernel(kernel: tf.Tensor, block: int = BLOCK) -> tf.Tensor:
     """[K, K, Ci, Co] -> [E, E, b·b·Ci, b·b·Co], E = ceil((K + b - 1) / b): the kernel of the stride-1 convolution
     on `space_to_depth(x, b)` whose `depth_to_space(·, b)` is the "valid" convolution of x with `kernel`.
@@ -33,7 +38,7 @@ def block_kernel(kernel: tf.Tensor, block: int = BLOCK) -> tf.Tensor:
     Output pixel b·P + r sees input pixels b·P + r + d (d < K), i.e. block P + E' at offset s where
     b·E' + s = r + d: the new kernel's (E', s, r) entry is kernel[b·E' + s - r] (zero outside 0..K-1)."""
     size = kernel.shape[0]
-    taps = -(-(size + block - 1) // block)
+    taps = block_taps(size, block)
     shifted = tf.pad(kernel, [[block - 1, taps * block - size + 1]] * 2 + [[0, 0], [0, 0]])  # [j] = kernel[j - b + 1]
     inputs = []
     for sy in range(block):
@@ -60,7 +65,7 @@ class SpaceToDepthConv2D(layers.Conv2D):
                  or height is None or width is None or (height - size + 1) % BLOCK or (width - size + 1) % BLOCK)
         if plain:
             return super().convolution_op(inputs, kernel)
-        taps = -(-(size + BLOCK - 1) // BLOCK)
+        taps = block_taps(size)
         need_h = ((height - size + 1) // BLOCK - 1 + taps) * BLOCK  # >= height: extra rows meet zero weights
         need_w = ((width - size + 1) // BLOCK - 1 + taps) * BLOCK
         padded = tf.pad(inputs, [[0, 0], [0, need_h - height], [0, need_w - width], [0, 0]])
